@@ -1,0 +1,220 @@
+//! `doradurctl status`: the daemon and its workers, as a table or JSON.
+
+use comfy_table::presets::UTF8_BORDERS_ONLY;
+use comfy_table::{Cell, Table};
+use doradura_proto::control_client::ControlClient;
+use doradura_proto::{StatusReply, StatusRequest};
+use serde::Serialize;
+use tonic::transport::Channel;
+
+use super::human_duration;
+
+#[derive(Serialize)]
+struct StatusJson<'a> {
+    version: &'a str,
+    uptime_seconds: u64,
+    pid: u32,
+    state: &'a str,
+    database: DatabaseJson<'a>,
+    workers: Vec<WorkerJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct DatabaseJson<'a> {
+    path: &'a str,
+    schema_version: u32,
+    error: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct WorkerJson<'a> {
+    id: u32,
+    pid: Option<u32>,
+    state: &'a str,
+    restarts: u32,
+    consecutive_failures: u32,
+    ytdlp_version: Option<&'a str>,
+    last_exit: Option<&'a str>,
+    connected_seconds: u64,
+    next_start_in_seconds: Option<u64>,
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+fn to_json(r: &StatusReply) -> StatusJson<'_> {
+    StatusJson {
+        version: &r.version,
+        uptime_seconds: r.uptime_seconds,
+        pid: r.pid,
+        state: &r.daemon_state,
+        database: DatabaseJson {
+            path: &r.database_path,
+            schema_version: r.schema_version,
+            error: non_empty(&r.database_error),
+        },
+        workers: r
+            .workers
+            .iter()
+            .map(|w| WorkerJson {
+                id: w.id,
+                pid: (w.pid != 0).then_some(w.pid),
+                state: &w.state,
+                restarts: w.restarts,
+                consecutive_failures: w.consecutive_failures,
+                ytdlp_version: non_empty(&w.ytdlp_version),
+                last_exit: non_empty(&w.last_exit),
+                connected_seconds: w.connected_seconds,
+                next_start_in_seconds: matches!(w.state.as_str(), "backoff" | "crash_loop")
+                    .then_some(w.next_start_in_seconds),
+            })
+            .collect(),
+    }
+}
+
+fn render(r: &StatusReply) -> String {
+    let mut out = format!(
+        "doradurad {} (pid {}): {}, up {}\n",
+        r.version,
+        r.pid,
+        r.daemon_state,
+        human_duration(r.uptime_seconds)
+    );
+    if r.database_error.is_empty() {
+        out.push_str(&format!(
+            "database: {} (schema v{})\n",
+            r.database_path, r.schema_version
+        ));
+    } else {
+        out.push_str(&format!(
+            "database: {} — ERROR: {}\n",
+            r.database_path, r.database_error
+        ));
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_BORDERS_ONLY).set_header([
+        "WORKER",
+        "PID",
+        "STATE",
+        "RESTARTS",
+        "YT-DLP",
+        "LAST EXIT",
+        "UP / NEXT START",
+    ]);
+    for w in &r.workers {
+        let timing = match w.state.as_str() {
+            "idle" | "busy" => human_duration(w.connected_seconds),
+            "backoff" | "crash_loop" => format!("in {}", human_duration(w.next_start_in_seconds)),
+            _ => "-".into(),
+        };
+        table.add_row([
+            Cell::new(w.id),
+            Cell::new(if w.pid == 0 { "-".to_string() } else { w.pid.to_string() }),
+            Cell::new(&w.state),
+            Cell::new(w.restarts),
+            Cell::new(non_empty(&w.ytdlp_version).unwrap_or("missing")),
+            Cell::new(non_empty(&w.last_exit).unwrap_or("-")),
+            Cell::new(timing),
+        ]);
+    }
+    out.push_str(&table.to_string());
+    out.push('\n');
+    let looping: Vec<String> = r
+        .workers
+        .iter()
+        .filter(|w| w.state == "crash_loop")
+        .map(|w| w.id.to_string())
+        .collect();
+    if !looping.is_empty() {
+        out.push_str(&format!(
+            "warning: worker {} crash-looping (see the daemon's log)\n",
+            looping.join(", ")
+        ));
+    }
+    out
+}
+
+pub async fn run(channel: Channel, json: bool) -> anyhow::Result<()> {
+    let reply = ControlClient::new(channel).status(StatusRequest {}).await?.into_inner();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&to_json(&reply))?);
+    } else {
+        print!("{}", render(&reply));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use doradura_proto::WorkerStatus;
+
+    fn reply() -> StatusReply {
+        StatusReply {
+            version: "1.2.3".into(),
+            uptime_seconds: 65,
+            pid: 100,
+            daemon_state: "ready".into(),
+            database_path: "/var/lib/doradura/doradura.db".into(),
+            schema_version: 2,
+            database_error: String::new(),
+            workers: vec![
+                WorkerStatus {
+                    id: 0,
+                    pid: 101,
+                    state: "idle".into(),
+                    restarts: 1,
+                    ytdlp_version: "2026.10.26".into(),
+                    last_exit: "signal SIGKILL".into(),
+                    connected_seconds: 30,
+                    ..Default::default()
+                },
+                WorkerStatus {
+                    id: 1,
+                    pid: 0,
+                    state: "crash_loop".into(),
+                    restarts: 5,
+                    consecutive_failures: 5,
+                    last_exit: "exit 1".into(),
+                    next_start_in_seconds: 290,
+                    ..Default::default()
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn json_has_the_documented_fields() {
+        let v: serde_json::Value = serde_json::to_value(to_json(&reply())).unwrap();
+        assert_eq!(v["version"], "1.2.3");
+        assert_eq!(v["uptime_seconds"], 65);
+        assert_eq!(v["workers"][0]["pid"], 101);
+        assert_eq!(v["workers"][0]["restarts"], 1);
+        assert_eq!(v["workers"][1]["pid"], serde_json::Value::Null);
+        assert_eq!(v["workers"][1]["state"], "crash_loop");
+        assert_eq!(v["workers"][1]["next_start_in_seconds"], 290);
+        assert_eq!(v["workers"][0]["next_start_in_seconds"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn the_table_shows_each_worker_and_warns_of_crash_loops() {
+        let text = render(&reply());
+        assert!(
+            text.starts_with("doradurad 1.2.3 (pid 100): ready, up 1m 5s\n"),
+            "{text}"
+        );
+        assert!(text.contains("schema v2"));
+        let row0 = text.lines().find(|l| l.contains(" 101 ")).expect("row for pid 101");
+        assert!(
+            row0.contains("idle") && row0.contains("signal SIGKILL") && row0.contains("2026.10.26"),
+            "{row0}"
+        );
+        let row1 = text
+            .lines()
+            .find(|l| l.contains("crash_loop"))
+            .expect("row for worker 1");
+        assert!(row1.contains("in 4m 50s") && row1.contains("missing"), "{row1}");
+        assert!(text.contains("warning: worker 1 crash-looping"));
+    }
+}

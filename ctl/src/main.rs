@@ -1,0 +1,66 @@
+//! doradurctl: the command-line client of doradurad's control socket.
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "doradurctl", version, about = "Control and inspect a running doradurad")]
+struct Cli {
+    /// The daemon's control socket [default: $CONTROL_SOCKET, else /run/doradura/control.sock when it exists,
+    /// else ./data/control.sock].
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Print JSON instead of tables, for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Version, uptime, workers and database of the running daemon.
+    Status,
+}
+
+/// The socket to use when `--socket` is not given.
+fn default_socket() -> PathBuf {
+    if let Some(p) = std::env::var_os("CONTROL_SOCKET").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let system = PathBuf::from("/run/doradura/control.sock");
+    if system.exists() {
+        system
+    } else {
+        PathBuf::from("./data/control.sock")
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let socket = cli.socket.unwrap_or_else(default_socket);
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("doradurctl: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let channel = doradura_proto::connect_unix(&socket).await?;
+        match cli.command {
+            Command::Status => commands::status::run(channel, cli.json).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("doradurctl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,644 @@
+//! Configuration: command-line flag > environment > config file > default.
+//!
+//! Every setting is named by its environment variable; the config file uses the same names in lower case
+//! (`workers = 4`). Resolution never reads or writes the process environment itself: the caller passes the
+//! environment in, so tests resolve configurations side by side.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where a value came from, named in error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Flag,
+    Env,
+    File,
+    Default,
+}
+
+impl Source {
+    fn describe(self) -> &'static str {
+        match self {
+            Source::Flag => "command line",
+            Source::Env => "environment",
+            Source::File => "config file",
+            Source::Default => "default",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid {var}={value:?} (from {source_name}): expected {expected}")]
+    Invalid {
+        var: &'static str,
+        value: String,
+        source_name: &'static str,
+        expected: &'static str,
+    },
+    #[error("cannot read config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error(
+        "unknown setting {key:?} in config file {path} (settings are the environment variable names in lower case)"
+    )]
+    UnknownFileKey { path: PathBuf, key: String },
+}
+
+impl ConfigError {
+    /// The variable at fault, when there is one.
+    pub fn variable(&self) -> Option<&'static str> {
+        match self {
+            ConfigError::Invalid { var, .. } => Some(var),
+            _ => None,
+        }
+    }
+}
+
+/// A secret that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Values given on the command line, by variable name (see `cli::Cli::flag_values`).
+pub type Flags = HashMap<&'static str, String>;
+
+/// The resolved configuration of one daemon.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bot_token: Option<Secret>,
+    pub api_url: String,
+    pub admin_ids: Vec<i64>,
+    pub database_path: PathBuf,
+    pub control_socket: PathBuf,
+    pub workers: u32,
+    pub ytdlp_path: PathBuf,
+    pub download_dir: PathBuf,
+    pub download_timeout: Duration,
+    pub max_file_size_mb: u64,
+    pub allow_private_hosts: bool,
+    pub metrics_enabled: bool,
+    pub metrics_port: u16,
+    pub metrics_bind: IpAddr,
+    pub metrics_auth_token: Option<Secret>,
+    pub alerts_enabled: bool,
+    pub alert_check_interval: Duration,
+    pub alert_error_rate_threshold: f64,
+    pub alert_queue_depth_threshold: u64,
+    pub alert_retry_rate_threshold: f64,
+    pub analytics_cache_update_interval: Duration,
+    pub premium_price_stars: u32,
+    pub vip_price_stars: u32,
+    pub log_filter: String,
+    pub supervision: Supervision,
+}
+
+/// How workers are started, watched and restarted.
+#[derive(Debug, Clone)]
+pub struct Supervision {
+    /// The `doradura-worker` executable.
+    pub worker_path: PathBuf,
+    pub heartbeat_interval: Duration,
+    pub heartbeat_timeout: Duration,
+    /// How long a spawned worker may take to say hello before it is killed.
+    pub hello_timeout: Duration,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// Consecutive failures after which a slot is parked in `crash_loop`.
+    pub crash_loop_threshold: u32,
+    /// How long a parked slot waits before one more attempt.
+    pub crash_loop_cooldown: Duration,
+    /// A worker that ran this long before dying starts its failure count afresh.
+    pub stable_after: Duration,
+    /// Time running work gets to finish on shutdown before workers are killed.
+    pub shutdown_grace: Duration,
+    /// READY=1 is sent at the latest after this long, even if some workers never said hello.
+    pub ready_timeout: Duration,
+}
+
+/// Looks a variable up through the precedence chain.
+struct Lookup<'a> {
+    flags: &'a Flags,
+    env: &'a HashMap<String, String>,
+    file: &'a BTreeMap<String, String>,
+}
+
+impl Lookup<'_> {
+    fn get(&self, var: &'static str, aliases: &[&'static str]) -> Option<(String, Source)> {
+        if let Some(v) = self.flags.get(var) {
+            return Some((v.clone(), Source::Flag));
+        }
+        for name in std::iter::once(&var).chain(aliases) {
+            if let Some(v) = self.env.get(*name) {
+                return Some((v.clone(), Source::Env));
+            }
+        }
+        for name in std::iter::once(&var).chain(aliases) {
+            if let Some(v) = self.file.get(&name.to_ascii_lowercase()) {
+                return Some((v.clone(), Source::File));
+            }
+        }
+        None
+    }
+
+    /// Parses a variable with `parse`, or returns `default` when it is unset (an empty value counts as unset).
+    fn parse<T>(
+        &self,
+        var: &'static str,
+        aliases: &[&'static str],
+        expected: &'static str,
+        default: impl FnOnce() -> T,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<T, ConfigError> {
+        match self.get(var, aliases) {
+            Some((raw, source)) if !raw.trim().is_empty() => parse(raw.trim()).ok_or_else(|| ConfigError::Invalid {
+                var,
+                value: raw,
+                source_name: source.describe(),
+                expected,
+            }),
+            _ => Ok(default()),
+        }
+    }
+
+    fn string(&self, var: &'static str, aliases: &[&'static str]) -> Option<String> {
+        self.get(var, aliases)
+            .map(|(v, _)| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn int<T: std::str::FromStr + PartialOrd + Copy>(
+        &self,
+        var: &'static str,
+        expected: &'static str,
+        default: T,
+        min: T,
+        max: T,
+    ) -> Result<T, ConfigError> {
+        self.parse(
+            var,
+            &[],
+            expected,
+            || default,
+            |s| s.parse::<T>().ok().filter(|v| *v >= min && *v <= max),
+        )
+    }
+
+    fn float(&self, var: &'static str, expected: &'static str, default: f64, max: f64) -> Result<f64, ConfigError> {
+        self.parse(
+            var,
+            &[],
+            expected,
+            || default,
+            |s| {
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite() && *v >= 0.0 && *v <= max)
+            },
+        )
+    }
+
+    fn seconds(
+        &self,
+        var: &'static str,
+        expected: &'static str,
+        default: u64,
+        min: u64,
+    ) -> Result<Duration, ConfigError> {
+        self.int(var, expected, default, min, 7 * 24 * 3600)
+            .map(Duration::from_secs)
+    }
+
+    fn bool(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+        self.parse(
+            var,
+            &[],
+            "true or false (also 1/0, yes/no, on/off)",
+            || default,
+            parse_bool,
+        )
+    }
+
+    /// A duration written for humans: `500ms`, `5s`, `2m`.
+    fn duration(&self, var: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        self.parse(
+            var,
+            &[],
+            "a duration such as 500ms, 5s or 2m (at least 10ms)",
+            || default,
+            |s| {
+                humantime::parse_duration(s)
+                    .ok()
+                    .filter(|d| *d >= Duration::from_millis(10))
+            },
+        )
+    }
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// Every name the config file may use (lower-cased variable names).
+const FILE_KEYS: &[&str] = &[
+    "teloxide_token",
+    "bot_token",
+    "teloxide_api_url",
+    "admin_ids",
+    "admin_user_id",
+    "database_path",
+    "control_socket",
+    "workers",
+    "ytdlp_path",
+    "download_dir",
+    "download_timeout",
+    "max_file_size_mb",
+    "download_allow_private_hosts",
+    "metrics_enabled",
+    "metrics_port",
+    "metrics_bind",
+    "metrics_auth_token",
+    "alerts_enabled",
+    "alert_check_interval",
+    "alert_error_rate_threshold",
+    "alert_queue_depth_threshold",
+    "alert_retry_rate_threshold",
+    "analytics_cache_update_interval",
+    "premium_price_stars",
+    "vip_price_stars",
+    "rust_log",
+    "worker_path",
+    "worker_heartbeat_interval",
+    "worker_heartbeat_timeout",
+    "worker_hello_timeout",
+    "worker_backoff_initial",
+    "worker_backoff_max",
+    "worker_crash_loop_threshold",
+    "worker_crash_loop_cooldown",
+    "worker_stable_after",
+    "shutdown_grace_period",
+    "ready_timeout",
+];
+
+/// Reads a TOML config file into `lower_case_name -> value as text`.
+pub fn read_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let mut out = BTreeMap::new();
+    for (key, value) in table {
+        let key = key.to_ascii_lowercase();
+        if !FILE_KEYS.contains(&key.as_str()) {
+            return Err(ConfigError::UnknownFileKey {
+                path: path.to_path_buf(),
+                key,
+            });
+        }
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|v| match v {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+            other => other.to_string(),
+        };
+        out.insert(key, text);
+    }
+    Ok(out)
+}
+
+/// The first entry of a systemd directory variable (`STATE_DIRECTORY` may list several, colon-separated).
+fn systemd_dir(env: &HashMap<String, String>, var: &str) -> Option<PathBuf> {
+    env.get(var)
+        .and_then(|v| v.split(':').next())
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// `doradura-worker` next to the running daemon, else on `PATH`.
+fn default_worker_path() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("doradura-worker")))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("doradura-worker"))
+}
+
+impl Config {
+    /// Resolves the configuration from flags, an environment, and the config file.
+    ///
+    /// `config_file` is `Some` when `--config` was given (then it must exist); otherwise
+    /// `/etc/doradura/doradura.toml` is read when present.
+    pub fn resolve(
+        flags: &Flags,
+        env: &HashMap<String, String>,
+        config_file: Option<&Path>,
+    ) -> Result<Config, ConfigError> {
+        let file = match config_file {
+            Some(path) => read_file(path)?,
+            None => {
+                let default = Path::new("/etc/doradura/doradura.toml");
+                if default.exists() {
+                    read_file(default)?
+                } else {
+                    BTreeMap::new()
+                }
+            }
+        };
+        Self::resolve_with_file(flags, env, &file)
+    }
+
+    pub fn resolve_with_file(
+        flags: &Flags,
+        env: &HashMap<String, String>,
+        file: &BTreeMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let l = Lookup { flags, env, file };
+        let state_dir = systemd_dir(env, "STATE_DIRECTORY").unwrap_or_else(|| PathBuf::from("./data"));
+        let runtime_dir = systemd_dir(env, "RUNTIME_DIRECTORY").unwrap_or_else(|| PathBuf::from("./data"));
+        let cache_dir = systemd_dir(env, "CACHE_DIRECTORY").unwrap_or_else(|| PathBuf::from("./data/downloads"));
+
+        let api_url = l.parse(
+            "TELOXIDE_API_URL",
+            &[],
+            "an http:// or https:// URL",
+            || "https://api.telegram.org".to_string(),
+            |s| (s.starts_with("https://") || s.starts_with("http://")).then(|| s.trim_end_matches('/').to_string()),
+        )?;
+        let admin_ids = l.parse(
+            "ADMIN_IDS",
+            &["ADMIN_USER_ID"],
+            "comma-separated numeric Telegram user ids",
+            Vec::new,
+            |s| {
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| p.parse::<i64>().ok().filter(|id| *id > 0))
+                    .collect::<Option<Vec<_>>>()
+            },
+        )?;
+        let path = |var: &'static str, default: PathBuf| -> PathBuf {
+            l.string(var, &[]).map(PathBuf::from).unwrap_or(default)
+        };
+
+        let heartbeat_interval = l.duration("WORKER_HEARTBEAT_INTERVAL", Duration::from_secs(5))?;
+        let heartbeat_timeout = l.duration("WORKER_HEARTBEAT_TIMEOUT", heartbeat_interval * 3)?;
+        if heartbeat_timeout <= heartbeat_interval {
+            return Err(ConfigError::Invalid {
+                var: "WORKER_HEARTBEAT_TIMEOUT",
+                value: humantime::format_duration(heartbeat_timeout).to_string(),
+                source_name: "configuration",
+                expected: "a duration longer than WORKER_HEARTBEAT_INTERVAL",
+            });
+        }
+        let backoff_initial = l.duration("WORKER_BACKOFF_INITIAL", Duration::from_millis(500))?;
+        let backoff_max = l.duration("WORKER_BACKOFF_MAX", Duration::from_secs(30))?;
+        if backoff_max < backoff_initial {
+            return Err(ConfigError::Invalid {
+                var: "WORKER_BACKOFF_MAX",
+                value: humantime::format_duration(backoff_max).to_string(),
+                source_name: "configuration",
+                expected: "a duration no shorter than WORKER_BACKOFF_INITIAL",
+            });
+        }
+
+        Ok(Config {
+            bot_token: l.string("TELOXIDE_TOKEN", &["BOT_TOKEN"]).map(Secret),
+            api_url,
+            admin_ids,
+            database_path: path("DATABASE_PATH", state_dir.join("doradura.db")),
+            control_socket: path("CONTROL_SOCKET", runtime_dir.join("control.sock")),
+            workers: l.int("WORKERS", "a whole number from 1 to 64", 2, 1, 64)?,
+            ytdlp_path: path("YTDLP_PATH", PathBuf::from("yt-dlp")),
+            download_dir: path("DOWNLOAD_DIR", cache_dir),
+            download_timeout: l.seconds("DOWNLOAD_TIMEOUT", "whole seconds from 1 to 604800", 600, 1)?,
+            max_file_size_mb: l.int("MAX_FILE_SIZE_MB", "megabytes from 1 to 2000", 50, 1, 2000)?,
+            allow_private_hosts: l.bool("DOWNLOAD_ALLOW_PRIVATE_HOSTS", false)?,
+            metrics_enabled: l.bool("METRICS_ENABLED", true)?,
+            metrics_port: l.int("METRICS_PORT", "a TCP port from 0 to 65535", 9090, 0, u16::MAX)?,
+            metrics_bind: l.parse(
+                "METRICS_BIND",
+                &[],
+                "an IP address such as 127.0.0.1 or ::1",
+                || IpAddr::from([127, 0, 0, 1]),
+                |s| s.parse().ok(),
+            )?,
+            metrics_auth_token: l.string("METRICS_AUTH_TOKEN", &[]).map(Secret),
+            alerts_enabled: l.bool("ALERTS_ENABLED", true)?,
+            alert_check_interval: l.seconds("ALERT_CHECK_INTERVAL", "whole seconds from 1 to 604800", 60, 1)?,
+            alert_error_rate_threshold: l.float(
+                "ALERT_ERROR_RATE_THRESHOLD",
+                "a percentage from 0 to 100",
+                5.0,
+                100.0,
+            )?,
+            alert_queue_depth_threshold: l.int(
+                "ALERT_QUEUE_DEPTH_THRESHOLD",
+                "a whole number of tasks from 1 to 1000000",
+                50,
+                1,
+                1_000_000,
+            )?,
+            alert_retry_rate_threshold: l.float(
+                "ALERT_RETRY_RATE_THRESHOLD",
+                "a percentage from 0 to 100",
+                30.0,
+                100.0,
+            )?,
+            analytics_cache_update_interval: l.seconds(
+                "ANALYTICS_CACHE_UPDATE_INTERVAL",
+                "whole seconds from 1 to 604800",
+                300,
+                1,
+            )?,
+            premium_price_stars: l.int("PREMIUM_PRICE_STARS", "Stars from 1 to 100000", 100, 1, 100_000)?,
+            vip_price_stars: l.int("VIP_PRICE_STARS", "Stars from 1 to 100000", 250, 1, 100_000)?,
+            log_filter: l.parse(
+                "RUST_LOG",
+                &[],
+                "a tracing filter such as info or doradurad=debug,warn",
+                || "info".to_string(),
+                |s| tracing_subscriber::EnvFilter::try_new(s).ok().map(|_| s.to_string()),
+            )?,
+            supervision: Supervision {
+                worker_path: l
+                    .string("WORKER_PATH", &[])
+                    .map(PathBuf::from)
+                    .unwrap_or_else(default_worker_path),
+                heartbeat_interval,
+                heartbeat_timeout,
+                hello_timeout: l.duration("WORKER_HELLO_TIMEOUT", Duration::from_secs(30))?,
+                backoff_initial,
+                backoff_max,
+                crash_loop_threshold: l.int(
+                    "WORKER_CRASH_LOOP_THRESHOLD",
+                    "a whole number of consecutive failures from 1 to 1000",
+                    5,
+                    1,
+                    1000,
+                )?,
+                crash_loop_cooldown: l.duration("WORKER_CRASH_LOOP_COOLDOWN", Duration::from_secs(300))?,
+                stable_after: l.duration("WORKER_STABLE_AFTER", Duration::from_secs(60))?,
+                shutdown_grace: l.duration("SHUTDOWN_GRACE_PERIOD", Duration::from_secs(30))?,
+                ready_timeout: l.duration("READY_TIMEOUT", Duration::from_secs(60))?,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn file(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = Config::resolve_with_file(&Flags::new(), &env(&[]), &file(&[])).unwrap();
+        assert_eq!(c.workers, 2);
+        assert_eq!(c.database_path, PathBuf::from("./data/doradura.db"));
+        assert_eq!(c.control_socket, PathBuf::from("./data/control.sock"));
+        assert_eq!(c.download_dir, PathBuf::from("./data/downloads"));
+        assert_eq!(c.download_timeout, Duration::from_secs(600));
+        assert_eq!(c.metrics_port, 9090);
+        assert_eq!(c.metrics_bind.to_string(), "127.0.0.1");
+        assert_eq!(c.api_url, "https://api.telegram.org");
+        assert_eq!((c.premium_price_stars, c.vip_price_stars), (100, 250));
+        assert!(c.bot_token.is_none());
+    }
+
+    #[test]
+    fn systemd_directories_move_the_defaults() {
+        let e = env(&[
+            ("STATE_DIRECTORY", "/var/lib/doradura"),
+            ("RUNTIME_DIRECTORY", "/run/doradura:/run/other"),
+            ("CACHE_DIRECTORY", "/var/cache/doradura"),
+        ]);
+        let c = Config::resolve_with_file(&Flags::new(), &e, &file(&[])).unwrap();
+        assert_eq!(c.database_path, PathBuf::from("/var/lib/doradura/doradura.db"));
+        assert_eq!(c.control_socket, PathBuf::from("/run/doradura/control.sock"));
+        assert_eq!(c.download_dir, PathBuf::from("/var/cache/doradura"));
+    }
+
+    #[test]
+    fn flag_beats_env_beats_file_beats_default() {
+        let f = file(&[
+            ("workers", "3"),
+            ("ytdlp_path", "/file/yt-dlp"),
+            ("metrics_port", "9100"),
+        ]);
+        let e = env(&[("WORKERS", "5"), ("YTDLP_PATH", "/env/yt-dlp")]);
+        let mut flags = Flags::new();
+        flags.insert("WORKERS", "7".into());
+        let c = Config::resolve_with_file(&flags, &e, &f).unwrap();
+        assert_eq!(c.workers, 7);
+        assert_eq!(c.ytdlp_path, PathBuf::from("/env/yt-dlp"));
+        assert_eq!(c.metrics_port, 9100);
+        assert_eq!(c.download_timeout, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn aliases_are_honoured_and_the_token_never_prints() {
+        let e = env(&[("BOT_TOKEN", "123:secret"), ("ADMIN_USER_ID", "42, 43")]);
+        let c = Config::resolve_with_file(&Flags::new(), &e, &file(&[])).unwrap();
+        assert_eq!(c.bot_token.as_ref().unwrap().expose(), "123:secret");
+        assert_eq!(c.admin_ids, vec![42, 43]);
+        assert!(!format!("{c:?}").contains("secret"));
+    }
+
+    #[test]
+    fn a_bad_value_names_the_variable_and_what_it_accepts() {
+        for (var, value) in [
+            ("WORKERS", "abc"),
+            ("WORKERS", "0"),
+            ("METRICS_PORT", "70000"),
+            ("METRICS_BIND", "localhost:9090"),
+            ("ADMIN_IDS", "12,bob"),
+            ("DOWNLOAD_ALLOW_PRIVATE_HOSTS", "maybe"),
+            ("ALERT_ERROR_RATE_THRESHOLD", "150"),
+            ("TELOXIDE_API_URL", "ftp://x"),
+            ("WORKER_HEARTBEAT_INTERVAL", "soon"),
+            ("RUST_LOG", "[[["),
+        ] {
+            let err = Config::resolve_with_file(&Flags::new(), &env(&[(var, value)]), &file(&[])).unwrap_err();
+            assert_eq!(err.variable(), Some(var), "{err}");
+            let msg = err.to_string();
+            assert!(msg.contains(var) && msg.contains("expected"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn a_bad_value_in_the_file_says_so() {
+        let err = Config::resolve_with_file(&Flags::new(), &env(&[]), &file(&[("workers", "-1")])).unwrap_err();
+        assert!(err.to_string().contains("WORKERS=\"-1\" (from config file)"), "{err}");
+    }
+
+    #[test]
+    fn the_file_rejects_unknown_keys_and_takes_arrays() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.toml");
+        std::fs::write(&p, "workers = 4\nadmin_ids = [1, 2]\n").unwrap();
+        let f = read_file(&p).unwrap();
+        assert_eq!(f["workers"], "4");
+        assert_eq!(f["admin_ids"], "1,2");
+        std::fs::write(&p, "wrokers = 4\n").unwrap();
+        let err = read_file(&p).unwrap_err();
+        assert!(err.to_string().contains("\"wrokers\""), "{err}");
+    }
+
+    #[test]
+    fn env_example_documents_every_setting_and_resolves() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../.env.example");
+        let text = std::fs::read_to_string(path).unwrap();
+        for key in FILE_KEYS {
+            let var = key.to_ascii_uppercase();
+            assert!(
+                text.contains(&format!("{var}=")) || text.contains(&format!("alias: {var}")),
+                "{var} is undocumented"
+            );
+        }
+        let vars: HashMap<String, String> = dotenvy::from_path_iter(path).unwrap().map(Result::unwrap).collect();
+        let c = Config::resolve_with_file(&Flags::new(), &vars, &file(&[])).unwrap();
+        assert_eq!(c.workers, 2);
+        assert_eq!(c.supervision.heartbeat_timeout, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn heartbeat_timeout_must_exceed_interval() {
+        let e = env(&[("WORKER_HEARTBEAT_INTERVAL", "2s"), ("WORKER_HEARTBEAT_TIMEOUT", "1s")]);
+        let err = Config::resolve_with_file(&Flags::new(), &e, &file(&[])).unwrap_err();
+        assert_eq!(err.variable(), Some("WORKER_HEARTBEAT_TIMEOUT"));
+    }
+}

@@ -1,0 +1,154 @@
+//! doradurad: the supervisor daemon as a library, so tests can run it in-process or as the real binary.
+
+pub mod cli;
+pub mod config;
+pub mod control;
+pub mod db;
+pub mod logging;
+pub mod notify;
+pub mod socket;
+pub mod supervisor;
+
+use std::time::{Duration, Instant};
+
+use doradura_proto::control_server::ControlServer;
+use doradura_proto::worker_link_server::WorkerLinkServer;
+use tokio::sync::watch;
+use tokio_stream::wrappers::UnixListenerStream;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+pub use config::Config;
+use control::{ControlService, Phase, WorkerLinkService};
+use db::{Database, DbError};
+use supervisor::Supervisor;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A start-up or shutdown step that failed; the variant names the step.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error(transparent)]
+    Socket(#[from] socket::SocketError),
+    #[error("the control server failed: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// Runs the daemon until `shutdown` is cancelled, then stops gracefully.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), DaemonError> {
+    let started = Instant::now();
+    notify::status("opening database");
+    let database = Database::open(&config.database_path).await?;
+    match database.schema_version().await {
+        Ok(v) => info!(path = %config.database_path.display(), schema = v, "database ready"),
+        Err(e) => warn!(path = %config.database_path.display(), error = %e, "database opened but not answering"),
+    }
+
+    notify::status("binding control socket");
+    let listener = socket::bind(&config.control_socket).await?;
+    let socket_path = listener.path.clone();
+    info!(path = %socket_path.display(), "control socket bound");
+
+    let (phase_tx, phase) = watch::channel(Phase::Starting);
+    notify::status("starting workers");
+    let supervisor = Supervisor::start(&config, socket_path.clone());
+
+    let server_stop = CancellationToken::new();
+    let server = tonic::transport::Server::builder()
+        .add_service(WorkerLinkServer::new(WorkerLinkService {
+            supervisor: supervisor.clone(),
+            heartbeat_interval: config.supervision.heartbeat_interval,
+        }))
+        .add_service(ControlServer::new(ControlService {
+            supervisor: supervisor.clone(),
+            started,
+            phase: phase.clone(),
+            database: database.clone(),
+        }))
+        .serve_with_incoming_shutdown(
+            UnixListenerStream::new(listener.into_inner()),
+            server_stop.clone().cancelled_owned(),
+        );
+    let server = tokio::spawn(server);
+
+    let wanted = config.workers as usize;
+    let helloed = tokio::select! {
+        n = supervisor.wait_all_helloed(config.supervision.ready_timeout) => Some(n),
+        _ = shutdown.cancelled() => None,
+    };
+    if let Some(n) = helloed {
+        let _ = phase_tx.send(Phase::Ready);
+        let status = format!("ready: {n}/{wanted} workers up");
+        if n < wanted {
+            warn!(
+                "{status} (the rest did not say hello within {:?})",
+                config.supervision.ready_timeout
+            );
+        } else {
+            info!("{status}");
+        }
+        notify::ready(&status);
+        let watchdog = tokio::spawn(watchdog(supervisor.clone()));
+        let status_updates = tokio::spawn(status_updates(supervisor.clone(), wanted));
+        shutdown.cancelled().await;
+        watchdog.abort();
+        status_updates.abort();
+    }
+
+    info!("shutting down");
+    let _ = phase_tx.send(Phase::Stopping);
+    notify::stopping("stopping workers");
+    supervisor.shutdown().await;
+    server_stop.cancel();
+    match tokio::time::timeout(Duration::from_secs(5), server).await {
+        Ok(Ok(Err(e))) => error!(error = %e, "control server ended with an error"),
+        Ok(_) => {}
+        Err(_) => warn!("control server did not stop within 5s"),
+    }
+    socket::remove(&socket_path);
+    database.checkpoint().await;
+    info!("stopped");
+    Ok(())
+}
+
+/// Pings the systemd watchdog while the supervisor answers; a hung supervisor stops the pings.
+async fn watchdog(supervisor: Supervisor) {
+    let Some(interval) = notify::watchdog_interval() else {
+        return;
+    };
+    let every = interval / 2;
+    loop {
+        if tokio::time::timeout(every, supervisor.snapshot())
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+        {
+            notify::watchdog();
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Keeps systemd's STATUS= line current with the workers' states.
+async fn status_updates(supervisor: Supervisor, wanted: usize) {
+    let mut last = String::new();
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let Some(workers) = supervisor.snapshot().await else {
+            return;
+        };
+        let up = workers.iter().filter(|w| w.state == "idle").count();
+        let looping = workers.iter().filter(|w| w.state == "crash_loop").count();
+        let mut line = format!("{up}/{wanted} workers up");
+        if looping > 0 {
+            line.push_str(&format!(", {looping} crash-looping"));
+        }
+        if line != last {
+            notify::status(&line);
+            last = line;
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! The supervisor: one task that owns every worker slot, spawns worker processes, and carries out the actions
+//! of the pure transition table in [`state`].
+
+pub mod spawn;
+pub mod state;
+
+use std::time::{Duration, Instant};
+
+use doradura_proto::{Ping, Shutdown, SupervisorMessage, supervisor_message};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+use state::{Action, Event, Exit, Slot, WorkerState};
+
+/// What a worker told about itself in its hello.
+#[derive(Debug, Clone, Default)]
+pub struct HelloInfo {
+    pub worker_version: String,
+    pub ytdlp_version: String,
+    pub ytdlp_error: String,
+}
+
+/// A point-in-time view of one slot.
+#[derive(Debug, Clone)]
+pub struct WorkerSnapshot {
+    pub id: u32,
+    pub pid: Option<u32>,
+    pub state: &'static str,
+    pub restarts: u32,
+    pub consecutive_failures: u32,
+    pub ytdlp_version: String,
+    pub last_exit: Option<String>,
+    pub connected_for: Option<Duration>,
+    pub next_start_in: Option<Duration>,
+}
+
+/// Why a hello was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum HelloRefused {
+    #[error("no worker slot {0}")]
+    UnknownSlot(u32),
+    #[error("slot {slot} did not spawn pid {pid}")]
+    WrongProcess { slot: u32, pid: u32 },
+    #[error("the supervisor is shutting down")]
+    ShuttingDown,
+}
+
+enum Command {
+    Hello {
+        slot: u32,
+        pid: u32,
+        info: HelloInfo,
+        outbound: mpsc::Sender<SupervisorMessage>,
+        reply: oneshot::Sender<Result<u64, HelloRefused>>,
+    },
+    Heard {
+        slot: u32,
+        generation: u64,
+    },
+    StreamClosed {
+        slot: u32,
+        generation: u64,
+    },
+    Exited {
+        slot: u32,
+        generation: u64,
+        exit: Exit,
+    },
+    Status(oneshot::Sender<Vec<WorkerSnapshot>>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A cheap handle to the supervisor task.
+#[derive(Clone)]
+pub struct Supervisor {
+    tx: mpsc::Sender<Command>,
+    /// How many slots have had a process say hello at least once.
+    helloed: watch::Receiver<usize>,
+    workers: usize,
+}
+
+impl Supervisor {
+    /// Starts the supervisor task; it spawns the workers on its first tick.
+    pub fn start(config: &Config, socket: std::path::PathBuf) -> Supervisor {
+        let (tx, rx) = mpsc::channel(256);
+        let (helloed_tx, helloed) = watch::channel(0);
+        let workers = config.workers as usize;
+        let actor = Actor {
+            slots: (0..workers).map(|_| SlotRuntime::default()).collect(),
+            config: config.clone(),
+            socket,
+            tx: tx.clone(),
+            helloed: helloed_tx,
+            next_ping: Instant::now(),
+            ping_seq: 0,
+            shutdown_waiters: Vec::new(),
+        };
+        tokio::spawn(actor.run(rx));
+        Supervisor { tx, helloed, workers }
+    }
+
+    /// Resolves once every slot had a worker say hello, or after `timeout`; returns how many did.
+    pub async fn wait_all_helloed(&self, timeout: Duration) -> usize {
+        let mut rx = self.helloed.clone();
+        let want = self.workers;
+        let _ = tokio::time::timeout(timeout, rx.wait_for(|n| *n >= want)).await;
+        *rx.borrow()
+    }
+
+    pub async fn hello(
+        &self,
+        slot: u32,
+        pid: u32,
+        info: HelloInfo,
+        outbound: mpsc::Sender<SupervisorMessage>,
+    ) -> Result<u64, HelloRefused> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Hello {
+                slot,
+                pid,
+                info,
+                outbound,
+                reply,
+            })
+            .await
+            .map_err(|_| HelloRefused::ShuttingDown)?;
+        rx.await.map_err(|_| HelloRefused::ShuttingDown)?
+    }
+
+    pub async fn heard(&self, slot: u32, generation: u64) {
+        let _ = self.tx.send(Command::Heard { slot, generation }).await;
+    }
+
+    pub async fn stream_closed(&self, slot: u32, generation: u64) {
+        let _ = self.tx.send(Command::StreamClosed { slot, generation }).await;
+    }
+
+    /// The slots as they are now; `None` if the supervisor task is gone.
+    pub async fn snapshot(&self) -> Option<Vec<WorkerSnapshot>> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Command::Status(reply)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Asks every worker to finish, kills what is left after the grace period, and resolves when every process
+    /// has been reaped.
+    pub async fn shutdown(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Command::Shutdown(reply)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+#[derive(Default)]
+struct SlotRuntime {
+    slot: Slot,
+    /// Bumped for every process, so events about an earlier process are ignored.
+    generation: u64,
+    outbound: Option<mpsc::Sender<SupervisorMessage>>,
+    ever_helloed: bool,
+    ytdlp_version: String,
+}
+
+struct Actor {
+    slots: Vec<SlotRuntime>,
+    config: Config,
+    socket: std::path::PathBuf,
+    tx: mpsc::Sender<Command>,
+    helloed: watch::Sender<usize>,
+    next_ping: Instant,
+    ping_seq: u64,
+    shutdown_waiters: Vec<oneshot::Sender<()>>,
+}
+
+impl Actor {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let tick_every = (self.config.supervision.heartbeat_interval / 4)
+            .clamp(Duration::from_millis(20), Duration::from_millis(250));
+        let mut tick = tokio::time::interval(tick_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => self.on_tick(),
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => self.on_command(cmd),
+                    None => return,
+                },
+            }
+            if !self.shutdown_waiters.is_empty() && self.slots.iter().all(|s| s.slot.state == WorkerState::Stopped) {
+                info!("all workers stopped");
+                for w in self.shutdown_waiters.drain(..) {
+                    let _ = w.send(());
+                }
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        for id in 0..self.slots.len() {
+            self.apply(id, Event::Tick, now);
+        }
+        if now >= self.next_ping {
+            self.next_ping = now + self.config.supervision.heartbeat_interval;
+            self.ping_seq += 1;
+            let ping = SupervisorMessage {
+                kind: Some(supervisor_message::Kind::Ping(Ping { seq: self.ping_seq })),
+            };
+            for rt in &self.slots {
+                if let Some(out) = &rt.outbound {
+                    // A full or closed channel means the worker is not reading: the heartbeat timeout handles it.
+                    let _ = out.try_send(ping);
+                }
+            }
+        }
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        let now = Instant::now();
+        match cmd {
+            Command::Hello {
+                slot,
+                pid,
+                info,
+                outbound,
+                reply,
+            } => {
+                let result = self.on_hello(slot, pid, info, outbound, now);
+                let _ = reply.send(result);
+            }
+            Command::Heard { slot, generation } => {
+                if self.is_current(slot, generation) {
+                    self.apply(slot as usize, Event::Heard, now);
+                }
+            }
+            Command::StreamClosed { slot, generation } => {
+                if self.is_current(slot, generation) {
+                    self.slots[slot as usize].outbound = None;
+                    self.apply(slot as usize, Event::StreamClosed, now);
+                }
+            }
+            Command::Exited { slot, generation, exit } => {
+                if self.is_current(slot, generation) {
+                    self.slots[slot as usize].outbound = None;
+                    self.apply(slot as usize, Event::Exited(exit), now);
+                }
+            }
+            Command::Status(reply) => {
+                let _ = reply.send(self.snapshot(now));
+            }
+            Command::Shutdown(reply) => {
+                info!(workers = self.slots.len(), "stopping workers");
+                self.shutdown_waiters.push(reply);
+                for id in 0..self.slots.len() {
+                    self.apply(id, Event::Shutdown, now);
+                }
+            }
+        }
+    }
+
+    fn is_current(&self, slot: u32, generation: u64) -> bool {
+        self.slots
+            .get(slot as usize)
+            .is_some_and(|rt| rt.generation == generation)
+    }
+
+    fn on_hello(
+        &mut self,
+        slot: u32,
+        pid: u32,
+        info: HelloInfo,
+        outbound: mpsc::Sender<SupervisorMessage>,
+        now: Instant,
+    ) -> Result<u64, HelloRefused> {
+        let policy = &self.config.supervision;
+        let rt = self
+            .slots
+            .get_mut(slot as usize)
+            .ok_or(HelloRefused::UnknownSlot(slot))?;
+        if rt.slot.shutting_down {
+            return Err(HelloRefused::ShuttingDown);
+        }
+        let (next, _) = state::step(&rt.slot, Event::Hello { pid }, now, policy, 0.0)
+            .map_err(|_| HelloRefused::WrongProcess { slot, pid })?;
+        rt.slot = next;
+        rt.outbound = Some(outbound);
+        rt.ytdlp_version = info.ytdlp_version.clone();
+        if info.ytdlp_version.is_empty() {
+            warn!(worker = slot, pid, error = %info.ytdlp_error, "worker said hello; yt-dlp is not usable");
+        } else {
+            info!(worker = slot, pid, ytdlp = %info.ytdlp_version, version = %info.worker_version, "worker said hello");
+        }
+        if !rt.ever_helloed {
+            rt.ever_helloed = true;
+            self.helloed.send_modify(|n| *n += 1);
+        }
+        Ok(rt.generation)
+    }
+
+    /// Runs one event through the table and carries out the actions.
+    fn apply(&mut self, id: usize, event: Event, now: Instant) {
+        let jitter: f64 = rand::random();
+        let rt = &mut self.slots[id];
+        let (next, actions) = match state::step(&rt.slot, event, now, &self.config.supervision, jitter) {
+            Ok(t) => t,
+            Err(e) => {
+                warn!(worker = id, error = %e, "ignored an event");
+                return;
+            }
+        };
+        let previous = std::mem::replace(&mut rt.slot, next);
+        for action in actions {
+            match action {
+                Action::Spawn => self.spawn(id, now),
+                Action::KillGroup { pid } => {
+                    spawn::kill_group(pid);
+                }
+                Action::SendShutdown => {
+                    let rt = &self.slots[id];
+                    let msg = SupervisorMessage {
+                        kind: Some(supervisor_message::Kind::Shutdown(Shutdown {
+                            grace_ms: self.config.supervision.shutdown_grace.as_millis() as u64,
+                        })),
+                    };
+                    // A worker that cannot be asked is killed.
+                    let asked = rt.outbound.as_ref().is_some_and(|out| out.try_send(msg).is_ok());
+                    if !asked && let Some(pid) = rt.slot.state.pid() {
+                        spawn::kill_group(pid);
+                    }
+                }
+                Action::RestartScheduled { reason, delay } => {
+                    let rt = &self.slots[id];
+                    warn!(
+                        worker = id,
+                        pid = previous.state.pid(),
+                        ended = rt.slot.last_exit.as_deref().unwrap_or("?"),
+                        reason = reason.as_str(),
+                        restart_in = ?delay,
+                        "worker ended; restart scheduled"
+                    );
+                }
+                Action::CrashLoopEntered { failures, retry_in } => {
+                    error!(
+                        worker = id,
+                        failures,
+                        retry_in = ?retry_in,
+                        "worker is crash-looping; parked until the cooldown ends"
+                    );
+                }
+            }
+        }
+    }
+
+    fn spawn(&mut self, id: usize, now: Instant) {
+        let generation = self.slots[id].generation + 1;
+        let result = spawn::spawn_worker(&self.config, &self.socket, id as u32);
+        let event = match result {
+            Ok(child) => {
+                self.slots[id].generation = generation;
+                let pid = child.pid;
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let exit = child.wait().await;
+                    let _ = tx
+                        .send(Command::Exited {
+                            slot: id as u32,
+                            generation,
+                            exit,
+                        })
+                        .await;
+                });
+                info!(worker = id, pid, "worker spawned");
+                Event::Spawned { pid }
+            }
+            Err(e) => {
+                error!(worker = id, path = %self.config.supervision.worker_path.display(), error = %e, "cannot start worker");
+                Event::SpawnFailed
+            }
+        };
+        self.apply(id, event, now);
+    }
+
+    fn snapshot(&self, now: Instant) -> Vec<WorkerSnapshot> {
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(id, rt)| {
+                let s = &rt.slot;
+                WorkerSnapshot {
+                    id: id as u32,
+                    pid: s.state.pid(),
+                    state: s.state.name(),
+                    restarts: s.restarts,
+                    consecutive_failures: s.consecutive_failures,
+                    ytdlp_version: rt.ytdlp_version.clone(),
+                    last_exit: s.last_exit.clone(),
+                    connected_for: match s.state {
+                        WorkerState::Idle { since, .. } => Some(now.duration_since(since)),
+                        _ => None,
+                    },
+                    next_start_in: match s.state {
+                        WorkerState::Backoff { until } | WorkerState::CrashLoop { until } => {
+                            Some(until.saturating_duration_since(now))
+                        }
+                        _ => None,
+                    },
+                }
+            })
+            .collect()
+    }
+}

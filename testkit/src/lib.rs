@@ -1,0 +1,330 @@
+//! Test support for doradura: the real binaries started in a temp dir of their own, a systemd notify socket
+//! the test owns, and polling with deadlines instead of sleeps.
+//!
+//! Nothing here touches the test runner's own environment: every child gets an explicit one.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// Path of a workspace binary, next to the running test executable (`target/<profile>/`).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run the tests with `cargo nextest run --workspace` (or `cargo build --workspace` first)",
+        path.display()
+    );
+    path
+}
+
+/// Polls `f` until it returns `Some`, or panics with `what` after `timeout`.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Whether a process with this pid exists (and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            // The state follows the parenthesised command name.
+            let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+            !matches!(state, Some('Z') | Some('X') | None)
+        }
+        Err(_) => false,
+    }
+}
+
+/// The process group of a live process.
+pub fn pgid(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(") ")?.1;
+    // state ppid pgrp ...
+    rest.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// The executable name of a live process.
+pub fn comm(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// Resident set size of a live process, in KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+pub fn signal(pid: u32, sig: Signal) {
+    let _ = kill(Pid::from_raw(pid as i32), sig);
+}
+
+/// A datagram socket standing in for systemd's `NOTIFY_SOCKET`.
+pub struct NotifySocket {
+    pub path: PathBuf,
+    sock: UnixDatagram,
+    received: Vec<String>,
+}
+
+impl NotifySocket {
+    pub fn bind(dir: &Path) -> NotifySocket {
+        let path = dir.join("notify.sock");
+        let sock = UnixDatagram::bind(&path).expect("bind notify socket");
+        sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        NotifySocket {
+            path,
+            sock,
+            received: Vec::new(),
+        }
+    }
+
+    /// Every message received so far (each may hold several `KEY=value` lines).
+    pub fn received(&self) -> &[String] {
+        &self.received
+    }
+
+    /// Reads messages until one has a line equal to `line`; returns that message's index.
+    pub fn wait_line(&mut self, line: &str, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        let mut buf = [0u8; 4096];
+        let mut checked = 0;
+        loop {
+            for (i, msg) in self.received.iter().enumerate().skip(checked) {
+                if msg.lines().any(|l| l == line) {
+                    return i;
+                }
+            }
+            checked = self.received.len();
+            assert!(
+                Instant::now() < deadline,
+                "no {line:?} on the notify socket within {timeout:?}; got {:?}",
+                self.received
+            );
+            if let Ok(n) = self.sock.recv(&mut buf) {
+                self.received.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        }
+    }
+}
+
+/// A doradurad process in a temp dir of its own.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    child: Option<Child>,
+}
+
+/// Builds the environment and starts a daemon.
+pub struct DaemonBuilder {
+    env: HashMap<String, String>,
+    notify: Option<PathBuf>,
+    dir: tempfile::TempDir,
+}
+
+impl Default for DaemonBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DaemonBuilder {
+    pub fn new() -> DaemonBuilder {
+        let dir = tempfile::Builder::new()
+            .prefix("doradura-test-")
+            .tempdir()
+            .expect("tempdir");
+        let mut env = HashMap::new();
+        env.insert("PATH".into(), std::env::var("PATH").unwrap_or_default());
+        env.insert("RUST_LOG".into(), "info".into());
+        env.insert("WORKERS".into(), "2".into());
+        env.insert("METRICS_ENABLED".into(), "false".into());
+        env.insert(
+            "DATABASE_PATH".into(),
+            dir.path().join("doradura.db").display().to_string(),
+        );
+        env.insert(
+            "CONTROL_SOCKET".into(),
+            dir.path().join("run/control.sock").display().to_string(),
+        );
+        env.insert(
+            "DOWNLOAD_DIR".into(),
+            dir.path().join("downloads").display().to_string(),
+        );
+        env.insert("WORKER_PATH".into(), bin("doradura-worker").display().to_string());
+        // A yt-dlp that does not exist unless a test provides one.
+        env.insert("YTDLP_PATH".into(), dir.path().join("no-yt-dlp").display().to_string());
+        DaemonBuilder { env, notify: None, dir }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Self {
+        self.env
+            .insert(key.into(), value.as_ref().to_string_lossy().into_owned());
+        self
+    }
+
+    pub fn notify(mut self, socket: &NotifySocket) -> Self {
+        self.notify = Some(socket.path.clone());
+        self
+    }
+
+    /// Starts the daemon with stderr going to `daemon.log` in its dir.
+    pub fn start(self) -> Daemon {
+        let log = std::fs::File::create(self.dir.path().join("daemon.log")).unwrap();
+        let mut cmd = Command::new(bin("doradurad"));
+        cmd.env_clear().envs(&self.env).current_dir(self.dir.path());
+        if let Some(n) = &self.notify {
+            cmd.env("NOTIFY_SOCKET", n);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start doradurad");
+        let socket = PathBuf::from(&self.env["CONTROL_SOCKET"]);
+        Daemon {
+            dir: self.dir,
+            socket,
+            child: Some(child),
+        }
+    }
+
+    /// Runs the daemon with `args` to completion (for start-up failures) and returns its output.
+    pub fn run_to_exit(self, args: &[&str], timeout: Duration) -> Output {
+        let mut child = Command::new(bin("doradurad"))
+            .args(args)
+            .env_clear()
+            .envs(&self.env)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start doradurad");
+        wait_for(timeout, "doradurad to exit", || child.try_wait().unwrap());
+        child.wait_with_output().unwrap()
+    }
+}
+
+/// One worker row of `doradurctl --json status`.
+#[derive(Debug, Clone)]
+pub struct WorkerRow {
+    pub id: u64,
+    pub pid: Option<u32>,
+    pub state: String,
+    pub restarts: u64,
+    pub last_exit: Option<String>,
+}
+
+impl Daemon {
+    pub fn builder() -> DaemonBuilder {
+        DaemonBuilder::new()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// Runs doradurctl against this daemon's socket.
+    pub fn ctl<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Command::new(bin("doradurctl"))
+            .env_clear()
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run doradurctl")
+    }
+
+    /// `doradurctl --json status`, or `None` while the daemon does not answer.
+    pub fn status(&self) -> Option<serde_json::Value> {
+        let out = self.ctl(["--json", "status"]);
+        if !out.status.success() {
+            return None;
+        }
+        Some(serde_json::from_slice(&out.stdout).expect("status --json is JSON"))
+    }
+
+    pub fn workers(&self) -> Option<Vec<WorkerRow>> {
+        let status = self.status()?;
+        Some(
+            status["workers"]
+                .as_array()?
+                .iter()
+                .map(|w| WorkerRow {
+                    id: w["id"].as_u64().unwrap(),
+                    pid: w["pid"].as_u64().map(|p| p as u32),
+                    state: w["state"].as_str().unwrap().to_string(),
+                    restarts: w["restarts"].as_u64().unwrap(),
+                    last_exit: w["last_exit"].as_str().map(str::to_string),
+                })
+                .collect(),
+        )
+    }
+
+    /// Waits until every worker is idle, and returns them.
+    pub fn wait_idle(&self, timeout: Duration) -> Vec<WorkerRow> {
+        wait_for(timeout, "all workers idle", || {
+            self.workers()
+                .filter(|ws| !ws.is_empty() && ws.iter().all(|w| w.state == "idle" && w.pid.is_some()))
+        })
+    }
+
+    pub fn signal(&self, sig: Signal) {
+        signal(self.pid(), sig);
+    }
+
+    /// Waits for the daemon to exit and returns its status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let child = self.child.as_mut().expect("running");
+        let status = wait_for(timeout, "doradurad to exit", || child.try_wait().unwrap());
+        self.child = None;
+        status
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
