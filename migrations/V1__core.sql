@@ -41,30 +41,34 @@ CREATE TABLE payments (
 );
 CREATE INDEX payments_paid_at ON payments(paid_at);
 
+-- One row per download job. Identical requests in flight share a row. Times here are Unix milliseconds, for
+-- sub-second queue waits and durations.
 CREATE TABLE download_tasks (
-    id               INTEGER PRIMARY KEY,
-    user_id          INTEGER,                       -- NULL for tasks from doradurctl
-    chat_id          INTEGER,
-    url              TEXT NOT NULL,
-    format           TEXT NOT NULL CHECK (format IN ('mp3', 'mp4', 'srt')),
-    quality          TEXT NOT NULL,
-    priority         TEXT NOT NULL CHECK (priority IN ('high', 'medium', 'low')),
-    state            TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
-    attempts         INTEGER NOT NULL DEFAULT 0,
-    not_before       INTEGER NOT NULL DEFAULT 0,    -- retry backoff: not leased before this time
-    lease_worker     INTEGER,
-    lease_expires_at INTEGER,
-    error_type       TEXT,
-    error_message    TEXT,
-    file_path        TEXT,
-    bytes            INTEGER,
-    title            TEXT,
-    created_at       INTEGER NOT NULL,
-    started_at       INTEGER,
-    finished_at      INTEGER,
-    queue_wait_ms    INTEGER,
-    ytdlp_ms         INTEGER,
-    total_ms         INTEGER
+    id                   INTEGER PRIMARY KEY,
+    user_id              INTEGER,                   -- NULL for tasks from doradurctl
+    chat_id              INTEGER,
+    url                  TEXT NOT NULL,
+    format               TEXT NOT NULL CHECK (format IN ('mp3', 'mp4', 'srt')),
+    quality              TEXT NOT NULL,
+    priority             TEXT NOT NULL CHECK (priority IN ('high', 'medium', 'low')),
+    priority_rank        INTEGER NOT NULL,          -- 0 high, 1 medium, 2 low: the lease order
+    state                TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+    attempts             INTEGER NOT NULL DEFAULT 0,
+    not_before_ms        INTEGER NOT NULL DEFAULT 0, -- retry backoff: not leased before this time
+    lease_worker         INTEGER,                   -- worker slot running it
+    cancel_requested     INTEGER NOT NULL DEFAULT 0,
+    error_type           TEXT,
+    error_message        TEXT,
+    bytes                INTEGER,
+    title                TEXT,
+    media_duration_s     REAL,
+    created_at_ms        INTEGER NOT NULL,
+    started_at_ms        INTEGER,                   -- first lease
+    finished_at_ms       INTEGER,
+    queue_wait_ms        INTEGER,                   -- created to first lease
+    ytdlp_ms             INTEGER,                   -- yt-dlp run time of the final attempt
+    total_ms             INTEGER                    -- created to finished
 );
-CREATE INDEX download_tasks_queue ON download_tasks(state, priority, id);
-CREATE INDEX download_tasks_finished ON download_tasks(finished_at);
+CREATE INDEX download_tasks_lease ON download_tasks(state, priority_rank, id);
+CREATE INDEX download_tasks_inflight ON download_tasks(url, format, quality, state);
+CREATE INDEX download_tasks_finished ON download_tasks(finished_at_ms);

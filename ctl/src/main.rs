@@ -23,8 +23,32 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Version, uptime, workers and database of the running daemon.
+    /// Version, uptime, workers (with their current task) and database of the running daemon.
     Status,
+    /// Download a URL through the daemon's queue and workers, and write the file to --out.
+    Download {
+        url: String,
+        /// mp3, mp4 or srt.
+        #[arg(long, default_value = "mp3")]
+        format: String,
+        /// mp3: 128k/192k/256k/320k; mp4: 360p/480p/720p/1080p/best; srt: none [default: the format's best fit]
+        #[arg(long)]
+        quality: Option<String>,
+        /// Queue priority: high, medium or low [default: high].
+        #[arg(long)]
+        priority: Option<String>,
+        /// Directory for the file.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Waiting and running tasks, with their position and progress.
+    Queue {
+        /// Also the latest finished tasks.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Cancel a task, waiting or running.
+    Cancel { task: u64 },
 }
 
 /// The socket to use when `--socket` is not given.
@@ -54,6 +78,24 @@ fn main() -> ExitCode {
         let channel = doradura_proto::connect_unix(&socket).await?;
         match cli.command {
             Command::Status => commands::status::run(channel, cli.json).await,
+            Command::Download {
+                url,
+                format,
+                quality,
+                priority,
+                out,
+            } => {
+                let args = commands::download::Args {
+                    url,
+                    format,
+                    quality,
+                    priority,
+                    out,
+                };
+                commands::download::run(channel, args, cli.json).await
+            }
+            Command::Queue { all } => commands::queue::run(channel, all, cli.json).await,
+            Command::Cancel { task } => commands::cancel::run(channel, task, cli.json).await,
         }
     });
     match result {

@@ -9,6 +9,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::queue::QueuePolicy;
+
 /// Where a value came from, named in error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -103,6 +105,7 @@ pub struct Config {
     pub vip_price_stars: u32,
     pub log_filter: String,
     pub supervision: Supervision,
+    pub queue: QueuePolicy,
 }
 
 /// How workers are started, watched and restarted.
@@ -294,6 +297,9 @@ const FILE_KEYS: &[&str] = &[
     "worker_stable_after",
     "shutdown_grace_period",
     "ready_timeout",
+    "queue_max_size",
+    "task_max_attempts",
+    "task_retry_backoff",
 ];
 
 /// Reads a TOML config file into `lower_case_name -> value as text`.
@@ -507,6 +513,17 @@ impl Config {
                 stable_after: l.duration("WORKER_STABLE_AFTER", Duration::from_secs(60))?,
                 shutdown_grace: l.duration("SHUTDOWN_GRACE_PERIOD", Duration::from_secs(30))?,
                 ready_timeout: l.duration("READY_TIMEOUT", Duration::from_secs(60))?,
+            },
+            queue: QueuePolicy {
+                max_size: l.int(
+                    "QUEUE_MAX_SIZE",
+                    "a whole number of tasks from 1 to 1000000",
+                    1000,
+                    1,
+                    1_000_000,
+                )?,
+                max_attempts: l.int("TASK_MAX_ATTEMPTS", "a whole number from 1 to 20", 3, 1, 20)?,
+                retry_backoff_ms: l.duration("TASK_RETRY_BACKOFF", Duration::from_secs(30))?.as_millis() as i64,
             },
         })
     }

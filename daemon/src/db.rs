@@ -125,13 +125,16 @@ fn open_and_migrate(path: &Path) -> Result<Connection, DbError> {
         path: path.to_path_buf(),
         source,
     })?;
-    embedded::migrations::runner()
-        .run(&mut conn)
-        .map_err(|source| DbError::Migrate {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    migrate(&mut conn).map_err(|source| DbError::Migrate {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(conn)
+}
+
+/// Applies the migrations in `migrations/` that this database has not seen.
+pub fn migrate(conn: &mut Connection) -> Result<(), refinery::Error> {
+    embedded::migrations::runner().run(conn).map(|_| ())
 }
 
 #[cfg(test)]

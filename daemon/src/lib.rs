@@ -4,10 +4,13 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod db;
+pub mod hub;
 pub mod logging;
 pub mod notify;
+pub mod queue;
 pub mod socket;
 pub mod supervisor;
+pub mod urlcheck;
 
 use std::time::{Duration, Instant};
 
@@ -21,7 +24,9 @@ use tracing::{error, info, warn};
 pub use config::Config;
 use control::{ControlService, Phase, WorkerLinkService};
 use db::{Database, DbError};
-use supervisor::Supervisor;
+use hub::Hub;
+use supervisor::tasks as supervisor_tasks;
+use supervisor::{Deps, Supervisor};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -34,6 +39,35 @@ pub enum DaemonError {
     Socket(#[from] socket::SocketError),
     #[error("the control server failed: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error("cannot prepare the download directory {path}: {source}")]
+    Spool {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot recover the queue: {0}")]
+    Recover(rusqlite::Error),
+}
+
+/// Milliseconds since the Unix epoch: the queue's clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Creates the spool directory and clears what an earlier run left in it; returns its absolute path.
+fn prepare_spool(dir: &std::path::Path) -> Result<std::path::PathBuf, DaemonError> {
+    let spool_err = |source| DaemonError::Spool {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(spool_err)?;
+    let dir = std::fs::canonicalize(dir).map_err(spool_err)?;
+    let removed = supervisor_tasks::purge_spool(&dir).map_err(spool_err)?;
+    if removed > 0 {
+        info!(removed, path = %dir.display(), "removed task directories left by an earlier run");
+    }
+    Ok(dir)
 }
 
 /// Runs the daemon until `shutdown` is cancelled, then stops gracefully.
@@ -45,6 +79,17 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
         Ok(v) => info!(path = %config.database_path.display(), schema = v, "database ready"),
         Err(e) => warn!(path = %config.database_path.display(), error = %e, "database opened but not answering"),
     }
+    let recovered = database
+        .call(|c| queue::recover(c, now_ms()))
+        .await?
+        .map_err(DaemonError::Recover)?;
+    if recovered > 0 {
+        info!(
+            tasks = recovered,
+            "tasks left running by the previous run are queued again"
+        );
+    }
+    let spool = prepare_spool(&config.download_dir)?;
 
     notify::status("binding control socket");
     let listener = socket::bind(&config.control_socket).await?;
@@ -53,7 +98,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
 
     let (phase_tx, phase) = watch::channel(Phase::Starting);
     notify::status("starting workers");
-    let supervisor = Supervisor::start(&config, socket_path.clone());
+    let hub = Hub::default();
+    let supervisor = Supervisor::start(
+        &config,
+        socket_path.clone(),
+        Deps {
+            database: database.clone(),
+            hub: hub.clone(),
+            spool,
+        },
+    );
 
     let server_stop = CancellationToken::new();
     let server = tonic::transport::Server::builder()
@@ -66,6 +120,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
             started,
             phase: phase.clone(),
             database: database.clone(),
+            hub,
+            allow_private_hosts: config.allow_private_hosts,
+            queue: config.queue,
         }))
         .serve_with_incoming_shutdown(
             UnixListenerStream::new(listener.into_inner()),

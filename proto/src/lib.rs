@@ -14,6 +14,8 @@ pub mod v1 {
 
 pub use v1::*;
 
+pub mod types;
+
 /// Opens a gRPC channel to the daemon's control socket.
 ///
 /// The URI is a placeholder required by tonic; every connection goes to `path`.

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+pub mod media;
+
 /// Path of a workspace binary, next to the running test executable (`target/<profile>/`).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
@@ -132,11 +134,37 @@ impl NotifySocket {
     }
 }
 
+/// Live processes whose parent is `pid`.
+pub fn children(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|stat| stat.rsplit_once(") ")?.1.split_whitespace().nth(1)?.parse::<u32>().ok())
+                == Some(pid)
+        })
+        .filter(|p| alive(*p))
+        .collect()
+}
+
+/// Writes an executable shell script.
+pub fn script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// A doradurad process in a temp dir of its own.
 pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
     child: Option<Child>,
+    env: HashMap<String, String>,
+    notify: Option<PathBuf>,
 }
 
 /// Builds the environment and starts a daemon.
@@ -198,24 +226,16 @@ impl DaemonBuilder {
 
     /// Starts the daemon with stderr going to `daemon.log` in its dir.
     pub fn start(self) -> Daemon {
-        let log = std::fs::File::create(self.dir.path().join("daemon.log")).unwrap();
-        let mut cmd = Command::new(bin("doradurad"));
-        cmd.env_clear().envs(&self.env).current_dir(self.dir.path());
-        if let Some(n) = &self.notify {
-            cmd.env("NOTIFY_SOCKET", n);
-        }
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start doradurad");
         let socket = PathBuf::from(&self.env["CONTROL_SOCKET"]);
-        Daemon {
+        let mut d = Daemon {
             dir: self.dir,
             socket,
-            child: Some(child),
-        }
+            child: None,
+            env: self.env,
+            notify: self.notify,
+        };
+        d.spawn();
+        d
     }
 
     /// Runs the daemon with `args` to completion (for start-up failures) and returns its output.
@@ -248,6 +268,60 @@ pub struct WorkerRow {
 impl Daemon {
     pub fn builder() -> DaemonBuilder {
         DaemonBuilder::new()
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("daemon.log"))
+            .unwrap();
+        let mut cmd = Command::new(bin("doradurad"));
+        cmd.env_clear().envs(&self.env).current_dir(self.dir.path());
+        if let Some(n) = &self.notify {
+            cmd.env("NOTIFY_SOCKET", n);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start doradurad");
+        self.child = Some(child);
+    }
+
+    /// Starts the daemon again on the same directory, database and socket, after it exited.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "wait_exit() first");
+        self.spawn();
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        PathBuf::from(&self.env["DATABASE_PATH"])
+    }
+
+    /// What is in the download spool (should be empty between downloads).
+    pub fn spool_entries(&self) -> Vec<String> {
+        std::fs::read_dir(&self.env["DOWNLOAD_DIR"])
+            .map(|it| it.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Starts `doradurctl ARGS` without waiting for it.
+    pub fn ctl_spawn<I, S>(&self, args: I) -> Child
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Command::new(bin("doradurctl"))
+            .env_clear()
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run doradurctl")
     }
 
     pub fn pid(&self) -> u32 {

@@ -1,15 +1,21 @@
-//! The worker's end of the `WorkerLink` stream.
+//! The worker's end of the `WorkerLink` stream: hello, heartbeats, and one task at a time.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use doradura_proto::types::ErrorType;
 use doradura_proto::worker_link_client::WorkerLinkClient;
-use doradura_proto::{Hello, Pong, WorkerMessage, supervisor_message, worker_message};
+use doradura_proto::{
+    Hello, Pong, TaskAssignment, TaskResult, TaskStarted, WorkerMessage, supervisor_message, worker_message,
+};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tracing::{debug, info, warn};
+
+use crate::ytdlp::{self, Report};
 
 /// How the link ended.
 pub enum Ending {
@@ -21,7 +27,21 @@ pub enum Ending {
 /// Until the supervisor's welcome says otherwise.
 const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(5);
 
-pub async fn serve(id: u32, socket: &Path, ytdlp: Result<String, String>) -> anyhow::Result<Ending> {
+struct Running {
+    task_id: u64,
+    cancel: Option<oneshot::Sender<()>>,
+}
+
+fn message(kind: worker_message::Kind) -> WorkerMessage {
+    WorkerMessage { kind: Some(kind) }
+}
+
+pub async fn serve(
+    id: u32,
+    socket: &Path,
+    ytdlp_path: PathBuf,
+    ytdlp: Result<String, String>,
+) -> anyhow::Result<Ending> {
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let channel = doradura_proto::connect_unix(socket)
         .await
@@ -33,15 +53,13 @@ pub async fn serve(id: u32, socket: &Path, ytdlp: Result<String, String>) -> any
         Ok(v) => (v, String::new()),
         Err(e) => (String::new(), e),
     };
-    tx.send(WorkerMessage {
-        kind: Some(worker_message::Kind::Hello(Hello {
-            worker_id: id,
-            pid: std::process::id(),
-            worker_version: env!("CARGO_PKG_VERSION").to_string(),
-            ytdlp_version,
-            ytdlp_error,
-        })),
-    })
+    tx.send(message(worker_message::Kind::Hello(Hello {
+        worker_id: id,
+        pid: std::process::id(),
+        worker_version: env!("CARGO_PKG_VERSION").to_string(),
+        ytdlp_version,
+        ytdlp_error,
+    })))
     .await
     .context("queueing the hello")?;
     let mut inbound = client
@@ -50,42 +68,122 @@ pub async fn serve(id: u32, socket: &Path, ytdlp: Result<String, String>) -> any
         .context("the supervisor refused the hello")?
         .into_inner();
 
+    let (report_tx, mut reports) = mpsc::channel::<Report>(64);
+    let (done_tx, mut done) = mpsc::channel::<TaskResult>(1);
+    let mut current: Option<Running> = None;
+    let mut stopping = false;
     let mut heartbeat = DEFAULT_HEARTBEAT;
+    let mut last_heard = Instant::now();
+
     loop {
-        let next = tokio::select! {
-            m = tokio::time::timeout(heartbeat * 3, inbound.message()) => m,
+        tokio::select! {
+            msg = inbound.message() => {
+                let msg = match msg {
+                    Ok(Some(m)) => m,
+                    Ok(None) => return Ok(Ending::SupervisorGone),
+                    Err(status) => {
+                        debug!(worker = id, %status, "stream ended");
+                        return Ok(Ending::SupervisorGone);
+                    }
+                };
+                last_heard = Instant::now();
+                match msg.kind {
+                    Some(supervisor_message::Kind::Welcome(w)) => {
+                        heartbeat = Duration::from_millis(u64::from(w.heartbeat_interval_ms.max(10)));
+                        info!(worker = id, "connected to the supervisor");
+                    }
+                    Some(supervisor_message::Kind::Ping(p)) => {
+                        if tx.send(message(worker_message::Kind::Pong(Pong { seq: p.seq }))).await.is_err() {
+                            return Ok(Ending::SupervisorGone);
+                        }
+                    }
+                    Some(supervisor_message::Kind::Task(task)) => {
+                        if let Some(busy) = &current {
+                            warn!(worker = id, task = task.task_id, running = busy.task_id, "refusing a second task");
+                            let refused = refuse(&task, "the worker is busy with another task");
+                            let _ = tx.send(message(worker_message::Kind::Result(refused))).await;
+                        } else {
+                            current = Some(start(task, &ytdlp_path, report_tx.clone(), done_tx.clone()));
+                        }
+                    }
+                    Some(supervisor_message::Kind::Cancel(c)) => {
+                        if let Some(run) = current.as_mut().filter(|r| r.task_id == c.task_id) {
+                            info!(worker = id, task = c.task_id, "cancelling");
+                            if let Some(cancel) = run.cancel.take() {
+                                let _ = cancel.send(());
+                            }
+                        }
+                    }
+                    Some(supervisor_message::Kind::Shutdown(_)) => {
+                        if current.is_none() {
+                            return Ok(Ending::Shutdown);
+                        }
+                        info!(worker = id, "finishing the running task before stopping");
+                        stopping = true;
+                    }
+                    None => debug!(worker = id, "ignored a message of a kind this worker does not know"),
+                }
+            }
+            Some(report) = reports.recv() => {
+                let Some(run) = &current else { continue };
+                let kind = match report {
+                    Report::Started { ytdlp_pgid } => worker_message::Kind::Started(TaskStarted {
+                        task_id: run.task_id,
+                        ytdlp_pgid,
+                    }),
+                    Report::Progress(p) => worker_message::Kind::Progress(p),
+                };
+                if tx.send(message(kind)).await.is_err() {
+                    return Ok(Ending::SupervisorGone);
+                }
+            }
+            Some(result) = done.recv() => {
+                current = None;
+                info!(worker = id, task = result.task_id, ok = result.ok, error = %result.error_type, "task finished");
+                if tx.send(message(worker_message::Kind::Result(result))).await.is_err() {
+                    return Ok(Ending::SupervisorGone);
+                }
+                if stopping {
+                    return Ok(Ending::Shutdown);
+                }
+            }
+            _ = tokio::time::sleep_until(last_heard + heartbeat * 3) => {
+                warn!(worker = id, "no word from the supervisor for {:?}", heartbeat * 3);
+                return Ok(Ending::SupervisorGone);
+            }
             _ = term.recv() => {
                 info!(worker = id, "SIGTERM received");
                 return Ok(Ending::Signal);
             }
-        };
-        let msg = match next {
-            Err(_) => {
-                warn!(worker = id, "no word from the supervisor for {:?}", heartbeat * 3);
-                return Ok(Ending::SupervisorGone);
-            }
-            Ok(Ok(Some(msg))) => msg,
-            Ok(Ok(None)) => return Ok(Ending::SupervisorGone),
-            Ok(Err(status)) => {
-                debug!(worker = id, %status, "stream ended");
-                return Ok(Ending::SupervisorGone);
-            }
-        };
-        match msg.kind {
-            Some(supervisor_message::Kind::Welcome(w)) => {
-                heartbeat = Duration::from_millis(u64::from(w.heartbeat_interval_ms.max(10)));
-                info!(worker = id, "connected to the supervisor");
-            }
-            Some(supervisor_message::Kind::Ping(p)) => {
-                let pong = WorkerMessage {
-                    kind: Some(worker_message::Kind::Pong(Pong { seq: p.seq })),
-                };
-                if tx.send(pong).await.is_err() {
-                    return Ok(Ending::SupervisorGone);
-                }
-            }
-            Some(supervisor_message::Kind::Shutdown(_)) => return Ok(Ending::Shutdown),
-            None => debug!(worker = id, "ignored a message of a kind this worker does not know"),
         }
+    }
+}
+
+fn refuse(task: &TaskAssignment, why: &str) -> TaskResult {
+    TaskResult {
+        task_id: task.task_id,
+        ok: false,
+        error_type: ErrorType::Unknown.as_str().to_string(),
+        error_message: why.to_string(),
+        ..Default::default()
+    }
+}
+
+fn start(
+    task: TaskAssignment,
+    ytdlp_path: &Path,
+    reports: mpsc::Sender<Report>,
+    done: mpsc::Sender<TaskResult>,
+) -> Running {
+    let (cancel_tx, cancel_rx) = oneshot::channel();
+    let task_id = task.task_id;
+    let ytdlp_path = ytdlp_path.to_path_buf();
+    tokio::spawn(async move {
+        let result = ytdlp::run(&ytdlp_path, task, reports, cancel_rx).await;
+        let _ = done.send(result).await;
+    });
+    Running {
+        task_id,
+        cancel: Some(cancel_tx),
     }
 }

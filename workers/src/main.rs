@@ -1,8 +1,12 @@
 //! doradura-worker: started by doradurad, one per slot, in a process group of its own. It connects back over the
 //! control socket, says hello, and keeps one bidirectional stream open for tasks and events.
 
+mod classify;
 mod link;
 mod probe;
+mod progress;
+mod validate;
+mod ytdlp;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -65,7 +69,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         let ytdlp = probe::ytdlp_version(&args.ytdlp_path).await;
-        match link::serve(args.id, &args.socket, ytdlp).await {
+        match link::serve(args.id, &args.socket, args.ytdlp_path.clone(), ytdlp).await {
             Ok(link::Ending::Shutdown) => {
                 info!(worker = args.id, "stopped by the supervisor");
                 ExitCode::SUCCESS

@@ -1,6 +1,36 @@
 //! One module per subcommand.
 
+pub mod cancel;
+pub mod download;
+pub mod queue;
 pub mod status;
+
+/// A gRPC error as a sentence: the daemon's own message for the errors it explains.
+pub fn rpc(status: tonic::Status) -> anyhow::Error {
+    use tonic::Code;
+    match status.code() {
+        Code::InvalidArgument | Code::ResourceExhausted | Code::Unavailable | Code::FailedPrecondition => {
+            anyhow::anyhow!("{}", status.message())
+        }
+        code => anyhow::anyhow!("the daemon answered {code:?}: {}", status.message()),
+    }
+}
+
+/// Bytes in binary units: `1.5 MiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
 
 /// Seconds as `1d 2h 3m 4s`, leaving out leading zero units.
 pub fn human_duration(secs: u64) -> String {
@@ -16,7 +46,14 @@ pub fn human_duration(secs: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::human_duration;
+    use super::{human_bytes, human_duration};
+
+    #[test]
+    fn sizes_read_naturally() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 * 1024 * 1024), "3.0 MiB");
+    }
 
     #[test]
     fn durations_read_naturally() {

@@ -37,6 +37,8 @@ struct WorkerJson<'a> {
     last_exit: Option<&'a str>,
     connected_seconds: u64,
     next_start_in_seconds: Option<u64>,
+    current_task: Option<u64>,
+    current_progress: Option<f32>,
 }
 
 fn non_empty(s: &str) -> Option<&str> {
@@ -68,6 +70,8 @@ fn to_json(r: &StatusReply) -> StatusJson<'_> {
                 connected_seconds: w.connected_seconds,
                 next_start_in_seconds: matches!(w.state.as_str(), "backoff" | "crash_loop")
                     .then_some(w.next_start_in_seconds),
+                current_task: (w.current_task != 0).then_some(w.current_task),
+                current_progress: (w.current_task != 0).then_some(w.current_progress),
             })
             .collect(),
     }
@@ -97,6 +101,7 @@ fn render(r: &StatusReply) -> String {
         "WORKER",
         "PID",
         "STATE",
+        "TASK",
         "RESTARTS",
         "YT-DLP",
         "LAST EXIT",
@@ -112,6 +117,11 @@ fn render(r: &StatusReply) -> String {
             Cell::new(w.id),
             Cell::new(if w.pid == 0 { "-".to_string() } else { w.pid.to_string() }),
             Cell::new(&w.state),
+            Cell::new(if w.current_task == 0 {
+                "-".to_string()
+            } else {
+                format!("{} ({:.0}%)", w.current_task, w.current_progress)
+            }),
             Cell::new(w.restarts),
             Cell::new(non_empty(&w.ytdlp_version).unwrap_or("missing")),
             Cell::new(non_empty(&w.last_exit).unwrap_or("-")),

@@ -1,17 +1,29 @@
-//! The supervisor: one task that owns every worker slot, spawns worker processes, and carries out the actions
-//! of the pure transition table in [`state`].
+//! The supervisor: one task that owns every worker slot, spawns worker processes, hands out tasks from the queue,
+//! and carries out the actions of the pure transition table in [`state`].
 
 pub mod spawn;
 pub mod state;
+pub mod tasks;
 
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use doradura_proto::{Ping, Shutdown, SupervisorMessage, supervisor_message};
+use doradura_proto::{
+    CancelTask, Ping, Shutdown, SupervisorMessage, TaskProgress, WorkerMessage, supervisor_message, worker_message,
+};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
 use crate::config::Config;
+use crate::db::Database;
+use crate::hub::Hub;
+use crate::queue::Task;
 use state::{Action, Event, Exit, Slot, WorkerState};
+use tasks::Completion;
+
+/// How often idle workers look for work when nothing announced any (retries whose backoff ended).
+const DISPATCH_POLL: Duration = Duration::from_secs(1);
 
 /// What a worker told about itself in its hello.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +45,8 @@ pub struct WorkerSnapshot {
     pub last_exit: Option<String>,
     pub connected_for: Option<Duration>,
     pub next_start_in: Option<Duration>,
+    pub task: Option<u64>,
+    pub progress: Option<TaskProgress>,
 }
 
 /// Why a hello was refused.
@@ -54,9 +68,10 @@ enum Command {
         outbound: mpsc::Sender<SupervisorMessage>,
         reply: oneshot::Sender<Result<u64, HelloRefused>>,
     },
-    Heard {
+    FromWorker {
         slot: u32,
         generation: u64,
+        msg: WorkerMessage,
     },
     StreamClosed {
         slot: u32,
@@ -67,8 +82,29 @@ enum Command {
         generation: u64,
         exit: Exit,
     },
+    Leased {
+        slot: usize,
+        generation: u64,
+        task: Option<Task>,
+    },
+    /// Work may be waiting.
+    Kick,
+    /// Stop task `task`, which the database says worker `slot` holds.
+    CancelRunning {
+        slot: u32,
+        task: u64,
+    },
     Status(oneshot::Sender<Vec<WorkerSnapshot>>),
     Shutdown(oneshot::Sender<()>),
+}
+
+/// What the supervisor needs besides its configuration.
+#[derive(Clone)]
+pub struct Deps {
+    pub database: Database,
+    pub hub: Hub,
+    /// `DOWNLOAD_DIR`, absolute; each task works in `task-<id>` below it.
+    pub spool: PathBuf,
 }
 
 /// A cheap handle to the supervisor task.
@@ -82,18 +118,27 @@ pub struct Supervisor {
 
 impl Supervisor {
     /// Starts the supervisor task; it spawns the workers on its first tick.
-    pub fn start(config: &Config, socket: std::path::PathBuf) -> Supervisor {
-        let (tx, rx) = mpsc::channel(256);
+    pub fn start(config: &Config, socket: PathBuf, deps: Deps) -> Supervisor {
+        let (tx, rx) = mpsc::channel(1024);
         let (helloed_tx, helloed) = watch::channel(0);
         let workers = config.workers as usize;
         let actor = Actor {
             slots: (0..workers).map(|_| SlotRuntime::default()).collect(),
             config: config.clone(),
             socket,
+            completion: Completion {
+                database: deps.database,
+                hub: deps.hub,
+                spool: deps.spool,
+                policy: config.queue,
+            },
             tx: tx.clone(),
             helloed: helloed_tx,
             next_ping: Instant::now(),
             ping_seq: 0,
+            work_maybe: true,
+            next_poll: Instant::now(),
+            cancel_pending: HashSet::new(),
             shutdown_waiters: Vec::new(),
         };
         tokio::spawn(actor.run(rx));
@@ -129,12 +174,21 @@ impl Supervisor {
         rx.await.map_err(|_| HelloRefused::ShuttingDown)?
     }
 
-    pub async fn heard(&self, slot: u32, generation: u64) {
-        let _ = self.tx.send(Command::Heard { slot, generation }).await;
+    pub async fn from_worker(&self, slot: u32, generation: u64, msg: WorkerMessage) {
+        let _ = self.tx.send(Command::FromWorker { slot, generation, msg }).await;
     }
 
     pub async fn stream_closed(&self, slot: u32, generation: u64) {
         let _ = self.tx.send(Command::StreamClosed { slot, generation }).await;
+    }
+
+    /// Tells the supervisor that a task was queued.
+    pub async fn kick(&self) {
+        let _ = self.tx.send(Command::Kick).await;
+    }
+
+    pub async fn cancel_running(&self, slot: u32, task: u64) {
+        let _ = self.tx.send(Command::CancelRunning { slot, task }).await;
     }
 
     /// The slots as they are now; `None` if the supervisor task is gone.
@@ -162,16 +216,27 @@ struct SlotRuntime {
     outbound: Option<mpsc::Sender<SupervisorMessage>>,
     ever_helloed: bool,
     ytdlp_version: String,
+    /// A lease request for this slot is on its way to the database.
+    leasing: bool,
+    /// The process group of the yt-dlp run by the current task, killed with the worker.
+    ytdlp_pgid: Option<u32>,
+    progress: Option<TaskProgress>,
 }
 
 struct Actor {
     slots: Vec<SlotRuntime>,
     config: Config,
-    socket: std::path::PathBuf,
+    socket: PathBuf,
+    completion: Completion,
     tx: mpsc::Sender<Command>,
     helloed: watch::Sender<usize>,
     next_ping: Instant,
     ping_seq: u64,
+    /// Something may be waiting in the queue.
+    work_maybe: bool,
+    next_poll: Instant,
+    /// Cancels that arrived before the task's assignment did.
+    cancel_pending: HashSet<u64>,
     shutdown_waiters: Vec<oneshot::Sender<()>>,
 }
 
@@ -189,6 +254,7 @@ impl Actor {
                     None => return,
                 },
             }
+            self.dispatch();
             if !self.shutdown_waiters.is_empty() && self.slots.iter().all(|s| s.slot.state == WorkerState::Stopped) {
                 info!("all workers stopped");
                 for w in self.shutdown_waiters.drain(..) {
@@ -212,9 +278,13 @@ impl Actor {
             for rt in &self.slots {
                 if let Some(out) = &rt.outbound {
                     // A full or closed channel means the worker is not reading: the heartbeat timeout handles it.
-                    let _ = out.try_send(ping);
+                    let _ = out.try_send(ping.clone());
                 }
             }
+        }
+        if now >= self.next_poll {
+            self.next_poll = now + DISPATCH_POLL;
+            self.work_maybe = true;
         }
     }
 
@@ -231,9 +301,10 @@ impl Actor {
                 let result = self.on_hello(slot, pid, info, outbound, now);
                 let _ = reply.send(result);
             }
-            Command::Heard { slot, generation } => {
+            Command::FromWorker { slot, generation, msg } => {
                 if self.is_current(slot, generation) {
                     self.apply(slot as usize, Event::Heard, now);
+                    self.on_worker_message(slot as usize, msg, now);
                 }
             }
             Command::StreamClosed { slot, generation } => {
@@ -244,8 +315,20 @@ impl Actor {
             }
             Command::Exited { slot, generation, exit } => {
                 if self.is_current(slot, generation) {
-                    self.slots[slot as usize].outbound = None;
+                    let rt = &mut self.slots[slot as usize];
+                    rt.outbound = None;
+                    rt.progress = None;
+                    if let Some(pgid) = rt.ytdlp_pgid.take() {
+                        spawn::kill_group(pgid);
+                    }
                     self.apply(slot as usize, Event::Exited(exit), now);
+                }
+            }
+            Command::Leased { slot, generation, task } => self.on_leased(slot, generation, task, now),
+            Command::Kick => self.work_maybe = true,
+            Command::CancelRunning { slot, task } => {
+                if !self.send_cancel(slot as usize, task) {
+                    self.cancel_pending.insert(task);
                 }
             }
             Command::Status(reply) => {
@@ -259,6 +342,146 @@ impl Actor {
                 }
             }
         }
+    }
+
+    fn on_worker_message(&mut self, id: usize, msg: WorkerMessage, now: Instant) {
+        let rt = &mut self.slots[id];
+        match msg.kind {
+            Some(worker_message::Kind::Started(s)) if rt.slot.task == Some(s.task_id) => {
+                rt.ytdlp_pgid = (s.ytdlp_pgid > 0).then_some(s.ytdlp_pgid);
+            }
+            Some(worker_message::Kind::Progress(p)) if rt.slot.task == Some(p.task_id) => {
+                rt.progress = Some(p);
+                self.completion.hub.progress(&p);
+            }
+            Some(worker_message::Kind::Result(result)) if rt.slot.task == Some(result.task_id) => {
+                rt.ytdlp_pgid = None;
+                rt.progress = None;
+                let task = result.task_id;
+                self.apply(id, Event::Released { task }, now);
+                self.work_maybe = true;
+                let completion = self.completion.clone();
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    completion.finish(id as u32, result).await;
+                    let _ = tx.send(Command::Kick).await;
+                });
+            }
+            Some(worker_message::Kind::Hello(_)) => warn!(worker = id, "a second hello on one stream was ignored"),
+            Some(worker_message::Kind::Pong(_)) | None => {}
+            Some(other) => warn!(
+                worker = id,
+                ?other,
+                "a report about a task this worker does not hold was ignored"
+            ),
+        }
+    }
+
+    /// Asks the database for a task for every idle slot that has not asked yet.
+    fn dispatch(&mut self) {
+        if !self.work_maybe || !self.shutdown_waiters.is_empty() {
+            return;
+        }
+        self.work_maybe = false;
+        for (id, rt) in self.slots.iter_mut().enumerate() {
+            if !matches!(rt.slot.state, WorkerState::Idle { .. }) || rt.leasing || rt.slot.shutting_down {
+                continue;
+            }
+            rt.leasing = true;
+            let generation = rt.generation;
+            let db = self.completion.database.clone();
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                let task = match db
+                    .call(move |c| crate::queue::lease(c, id as u32, crate::now_ms()))
+                    .await
+                {
+                    Ok(Ok(task)) => task,
+                    Ok(Err(e)) => {
+                        error!(error = %e, "leasing a task failed");
+                        None
+                    }
+                    Err(e) => {
+                        error!(error = %e, "leasing a task failed");
+                        None
+                    }
+                };
+                let _ = tx
+                    .send(Command::Leased {
+                        slot: id,
+                        generation,
+                        task,
+                    })
+                    .await;
+            });
+        }
+    }
+
+    fn on_leased(&mut self, id: usize, generation: u64, task: Option<Task>, now: Instant) {
+        let rt = &mut self.slots[id];
+        rt.leasing = false;
+        let Some(task) = task else { return };
+        // More may be waiting behind it.
+        self.work_maybe = true;
+        let usable = rt.generation == generation
+            && matches!(rt.slot.state, WorkerState::Idle { .. })
+            && !rt.slot.shutting_down
+            && rt.outbound.is_some();
+        if !usable {
+            self.give_back(task.id, false);
+            return;
+        }
+        let work_dir = match self.completion.prepare_dir(task.id) {
+            Ok(dir) => dir,
+            Err(e) => {
+                error!(task = task.id, error = %e, "cannot prepare the task's directory");
+                self.give_back(task.id, false);
+                return;
+            }
+        };
+        let assignment = SupervisorMessage {
+            kind: Some(supervisor_message::Kind::Task(doradura_proto::TaskAssignment {
+                task_id: task.id,
+                url: task.url.clone(),
+                format: task.format.as_str().to_string(),
+                quality: task.quality.clone(),
+                work_dir: work_dir.display().to_string(),
+                timeout_ms: self.config.download_timeout.as_millis() as u64,
+                max_bytes: self.config.max_file_size_mb * 1024 * 1024,
+            })),
+        };
+        let rt = &self.slots[id];
+        if rt.outbound.as_ref().is_some_and(|out| out.try_send(assignment).is_ok()) {
+            info!(worker = id, task = task.id, attempt = task.attempts, url = %task.url, "task assigned");
+            self.apply(id, Event::Assigned { task: task.id }, now);
+            if self.cancel_pending.remove(&task.id) {
+                self.send_cancel(id, task.id);
+            }
+        } else {
+            self.give_back(task.id, false);
+        }
+    }
+
+    /// Tells worker `id` to stop `task`, if that is the task it holds; `false` if it could not be told.
+    fn send_cancel(&self, id: usize, task: u64) -> bool {
+        let msg = SupervisorMessage {
+            kind: Some(supervisor_message::Kind::Cancel(CancelTask { task_id: task })),
+        };
+        self.slots
+            .get(id)
+            .filter(|rt| rt.slot.task == Some(task))
+            .and_then(|rt| rt.outbound.as_ref())
+            .is_some_and(|out| out.try_send(msg).is_ok())
+    }
+
+    /// Puts a task back in the queue (in the background).
+    fn give_back(&self, task: u64, counts: bool) {
+        let completion = self.completion.clone();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            completion.release(task, counts).await;
+            let _ = tx.send(Command::Kick).await;
+        });
     }
 
     fn is_current(&self, slot: u32, generation: u64) -> bool {
@@ -297,6 +520,7 @@ impl Actor {
             rt.ever_helloed = true;
             self.helloed.send_modify(|n| *n += 1);
         }
+        self.work_maybe = true;
         Ok(rt.generation)
     }
 
@@ -317,6 +541,9 @@ impl Actor {
                 Action::Spawn => self.spawn(id, now),
                 Action::KillGroup { pid } => {
                     spawn::kill_group(pid);
+                    if let Some(pgid) = self.slots[id].ytdlp_pgid.take() {
+                        spawn::kill_group(pgid);
+                    }
                 }
                 Action::SendShutdown => {
                     let rt = &self.slots[id];
@@ -349,6 +576,13 @@ impl Actor {
                         retry_in = ?retry_in,
                         "worker is crash-looping; parked until the cooldown ends"
                     );
+                }
+                Action::ReleaseTask { task, counts } => {
+                    warn!(
+                        worker = id,
+                        task, counts, "the worker ended holding a task; it goes back to the queue"
+                    );
+                    self.give_back(task, counts);
                 }
             }
         }
@@ -398,7 +632,9 @@ impl Actor {
                     ytdlp_version: rt.ytdlp_version.clone(),
                     last_exit: s.last_exit.clone(),
                     connected_for: match s.state {
-                        WorkerState::Idle { since, .. } => Some(now.duration_since(since)),
+                        WorkerState::Idle { since, .. } | WorkerState::Busy { since, .. } => {
+                            Some(now.duration_since(since))
+                        }
                         _ => None,
                     },
                     next_start_in: match s.state {
@@ -407,6 +643,8 @@ impl Actor {
                         }
                         _ => None,
                     },
+                    task: s.task,
+                    progress: rt.progress,
                 }
             })
             .collect()

@@ -67,6 +67,8 @@ pub enum WorkerState {
     Starting { pid: u32, since: Instant },
     /// Connected and waiting for work.
     Idle { pid: u32, since: Instant },
+    /// Connected and running `Slot::task`.
+    Busy { pid: u32, since: Instant },
     /// Asked to stop (shutdown) or killed (fault); waiting for the process to be reaped.
     Stopping { pid: u32, since: Instant, kill_sent: bool },
     /// Dead; the next start is due at `until`.
@@ -83,6 +85,7 @@ impl WorkerState {
         match self {
             WorkerState::New | WorkerState::Starting { .. } => "starting",
             WorkerState::Idle { .. } => "idle",
+            WorkerState::Busy { .. } => "busy",
             WorkerState::Stopping { .. } => "stopping",
             WorkerState::Backoff { .. } => "backoff",
             WorkerState::CrashLoop { .. } => "crash_loop",
@@ -92,9 +95,10 @@ impl WorkerState {
 
     pub fn pid(&self) -> Option<u32> {
         match *self {
-            WorkerState::Starting { pid, .. } | WorkerState::Idle { pid, .. } | WorkerState::Stopping { pid, .. } => {
-                Some(pid)
-            }
+            WorkerState::Starting { pid, .. }
+            | WorkerState::Idle { pid, .. }
+            | WorkerState::Busy { pid, .. }
+            | WorkerState::Stopping { pid, .. } => Some(pid),
             _ => None,
         }
     }
@@ -116,6 +120,8 @@ pub struct Slot {
     pub last_exit: Option<String>,
     /// Set once shutdown began: exits are final, nothing restarts.
     pub shutting_down: bool,
+    /// The task the current process holds.
+    pub task: Option<u64>,
     /// When the connected process closed its stream (it is killed if it has not exited soon after).
     pub stream_closed_at: Option<Instant>,
 }
@@ -134,6 +140,7 @@ impl Default for Slot {
             last_exit: None,
             shutting_down: false,
             stream_closed_at: None,
+            task: None,
         }
     }
 }
@@ -156,6 +163,14 @@ pub enum Event {
     StreamClosed,
     /// The process was reaped.
     Exited(Exit),
+    /// A task was handed to the connected worker.
+    Assigned {
+        task: u64,
+    },
+    /// The worker reported the task's result.
+    Released {
+        task: u64,
+    },
     /// Shutdown: finish, then stop.
     Shutdown,
 }
@@ -178,6 +193,11 @@ pub enum Action {
     CrashLoopEntered {
         failures: u32,
         retry_in: Duration,
+    },
+    /// The process died holding `task`: put it back (`counts`: the attempt is charged to the task).
+    ReleaseTask {
+        task: u64,
+        counts: bool,
     },
 }
 
@@ -255,8 +275,18 @@ pub fn step(
         }
 
         // Connected.
-        (S::Idle { .. }, Event::Heard) => next.last_heard = Some(now),
-        (S::Idle { pid, .. }, Event::Tick) => {
+        (S::Idle { .. } | S::Busy { .. }, Event::Heard) => next.last_heard = Some(now),
+        (S::Idle { pid, since }, Event::Assigned { task }) => {
+            next.state = S::Busy { pid, since };
+            next.task = Some(task);
+        }
+        (S::Busy { pid, since }, Event::Released { task }) if slot.task == Some(task) => {
+            next.state = S::Idle { pid, since };
+            next.task = None;
+        }
+        // A worker finishing its task while it is being stopped.
+        (S::Stopping { .. }, Event::Released { task }) if slot.task == Some(task) => next.task = None,
+        (S::Idle { pid, .. } | S::Busy { pid, .. }, Event::Tick) => {
             let heard = slot.last_heard.unwrap_or(now);
             if slot
                 .stream_closed_at
@@ -269,7 +299,7 @@ pub fn step(
         }
         // A dying process closes its stream and is reaped at about the same moment: give the exit the chance to
         // arrive first, so the cause is recorded as what it was.
-        (S::Idle { .. }, Event::StreamClosed) => next.stream_closed_at = Some(now),
+        (S::Idle { .. } | S::Busy { .. }, Event::StreamClosed) => next.stream_closed_at = Some(now),
         // Word about a stream whose process is already going or gone changes nothing.
         (
             S::New | S::Starting { .. } | S::Stopping { .. } | S::Backoff { .. } | S::CrashLoop { .. } | S::Stopped,
@@ -277,7 +307,7 @@ pub fn step(
         ) => {}
 
         // Shutdown.
-        (S::Idle { pid, .. }, Event::Shutdown) => {
+        (S::Idle { pid, .. } | S::Busy { pid, .. }, Event::Shutdown) => {
             next.shutting_down = true;
             next.state = S::Stopping {
                 pid,
@@ -319,7 +349,15 @@ pub fn step(
         ) => {}
 
         // A process ended.
-        (S::Starting { .. } | S::Idle { .. } | S::Stopping { .. }, Event::Exited(exit)) => {
+        (S::Starting { .. } | S::Idle { .. } | S::Busy { .. } | S::Stopping { .. }, Event::Exited(exit)) => {
+            if let Some(task) = slot.task {
+                // Its task goes back to the queue; the attempt counts unless the daemon was stopping it.
+                actions.push(Action::ReleaseTask {
+                    task,
+                    counts: !slot.shutting_down,
+                });
+                next.task = None;
+            }
             next.last_exit = Some(match slot.kill_reason {
                 Some(RestartReason::Heartbeat) => "killed: heartbeat timeout".to_string(),
                 Some(RestartReason::HelloTimeout) => "killed: no hello".to_string(),
@@ -335,7 +373,7 @@ pub fn step(
                     Exit::Signal(_) => RestartReason::Signal,
                 });
                 let connected_since = match slot.state {
-                    S::Idle { since, .. } => Some(since),
+                    S::Idle { since, .. } | S::Busy { since, .. } => Some(since),
                     _ => None,
                 };
                 schedule_restart(&mut next, reason, connected_since, now, policy, jitter, &mut actions);
@@ -598,6 +636,49 @@ mod tests {
         // A process that was spawned concurrently with shutdown is still reaped properly.
         let (s, a) = run(&Slot::default(), Event::Shutdown, t0);
         assert!(a.is_empty() && s.state == WorkerState::Stopped);
+    }
+
+    #[test]
+    fn a_busy_worker_returns_to_idle_when_its_task_is_reported() {
+        let t0 = Instant::now();
+        let (s, a) = run(&connected(10, t0), Event::Assigned { task: 7 }, t0);
+        assert!(a.is_empty());
+        assert_eq!(s.state.name(), "busy");
+        assert_eq!(s.task, Some(7));
+        assert!(
+            step(&s, Event::Released { task: 8 }, t0, &policy(), 0.5).is_err(),
+            "not its task"
+        );
+        assert!(
+            step(&s, Event::Assigned { task: 8 }, t0, &policy(), 0.5).is_err(),
+            "one task at a time"
+        );
+        let (s, _) = run(&s, Event::Released { task: 7 }, t0);
+        assert_eq!((s.state.name(), s.task), ("idle", None));
+    }
+
+    #[test]
+    fn a_worker_dying_with_a_task_gives_it_back() {
+        let t0 = Instant::now();
+        let (s, _) = run(&connected(10, t0), Event::Assigned { task: 7 }, t0);
+        let (s, a) = run(&s, Event::Exited(Exit::Signal(9)), t0);
+        assert_eq!(a[0], Action::ReleaseTask { task: 7, counts: true });
+        assert_eq!(s.task, None);
+        // Stopped by shutdown past the grace period: the attempt does not count.
+        let (s, _) = run(&connected(10, t0), Event::Assigned { task: 8 }, t0);
+        let (s, a) = run(&s, Event::Shutdown, t0);
+        assert_eq!(a, vec![Action::SendShutdown]);
+        let (s, a) = run(&s, Event::Exited(Exit::Signal(9)), t0);
+        assert_eq!(a, vec![Action::ReleaseTask { task: 8, counts: false }]);
+        assert_eq!(s.state, WorkerState::Stopped);
+    }
+
+    #[test]
+    fn a_silent_busy_worker_is_killed_like_an_idle_one() {
+        let t0 = Instant::now();
+        let (s, _) = run(&connected(10, t0), Event::Assigned { task: 7 }, t0);
+        let (_, a) = run(&s, Event::Tick, t0 + Duration::from_secs(15));
+        assert_eq!(a, vec![Action::KillGroup { pid: 10 }]);
     }
 
     #[test]

@@ -1,44 +1,21 @@
-//! The gRPC services on the control socket: `WorkerLink` for workers, `Control` for doradurctl.
+//! `WorkerLink`: a worker's stream. The first message must be a hello from the process the slot spawned.
 
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use doradura_proto::control_server::Control;
 use doradura_proto::worker_link_server::WorkerLink;
-use doradura_proto::{
-    StatusReply, StatusRequest, SupervisorMessage, Welcome, WorkerMessage, WorkerStatus, supervisor_message,
-    worker_message,
-};
-use tokio::sync::{mpsc, watch};
+use doradura_proto::{SupervisorMessage, Welcome, WorkerMessage, supervisor_message, worker_message};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
 use tonic::transport::server::UdsConnectInfo;
 use tonic::{Request, Response, Status, Streaming};
-use tracing::{debug, warn};
+use tracing::warn;
 
-use crate::db::Database;
 use crate::supervisor::{HelloInfo, Supervisor};
 
 /// How long a freshly connected worker has to send its hello.
 const HELLO_DEADLINE: Duration = Duration::from_secs(10);
-
-/// The daemon's phase, shown in status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Starting,
-    Ready,
-    Stopping,
-}
-
-impl Phase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Starting => "starting",
-            Phase::Ready => "ready",
-            Phase::Stopping => "stopping",
-        }
-    }
-}
 
 pub struct WorkerLinkService {
     pub supervisor: Supervisor,
@@ -101,53 +78,10 @@ impl WorkerLink for WorkerLinkService {
         let supervisor = self.supervisor.clone();
         tokio::spawn(async move {
             while let Ok(Some(msg)) = inbound.message().await {
-                debug!(worker = slot, ?msg, "from worker");
-                supervisor.heard(slot, generation).await;
+                supervisor.from_worker(slot, generation, msg).await;
             }
             supervisor.stream_closed(slot, generation).await;
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx).map(Ok))))
-    }
-}
-
-pub struct ControlService {
-    pub supervisor: Supervisor,
-    pub started: Instant,
-    pub phase: watch::Receiver<Phase>,
-    pub database: Database,
-}
-
-#[tonic::async_trait]
-impl Control for ControlService {
-    async fn status(&self, _request: Request<StatusRequest>) -> Result<Response<StatusReply>, Status> {
-        let workers = self
-            .supervisor
-            .snapshot()
-            .await
-            .ok_or_else(|| Status::unavailable("the supervisor has stopped"))?;
-        let schema_version = self.database.schema_version().await;
-        Ok(Response::new(StatusReply {
-            version: crate::VERSION.to_string(),
-            uptime_seconds: self.started.elapsed().as_secs(),
-            pid: std::process::id(),
-            daemon_state: self.phase.borrow().as_str().to_string(),
-            database_path: self.database.path().display().to_string(),
-            schema_version: schema_version.as_ref().map_or(0, |v| *v),
-            database_error: schema_version.err().unwrap_or_default(),
-            workers: workers
-                .into_iter()
-                .map(|w| WorkerStatus {
-                    id: w.id,
-                    pid: w.pid.unwrap_or(0),
-                    state: w.state.to_string(),
-                    restarts: w.restarts,
-                    ytdlp_version: w.ytdlp_version,
-                    last_exit: w.last_exit.unwrap_or_default(),
-                    connected_seconds: w.connected_for.map_or(0, |d| d.as_secs()),
-                    next_start_in_seconds: w.next_start_in.map_or(0, |d| d.as_secs()),
-                    consecutive_failures: w.consecutive_failures,
-                })
-                .collect(),
-        }))
     }
 }

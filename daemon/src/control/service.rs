@@ -1,0 +1,143 @@
+//! `Control`: what doradurctl asks of the daemon.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use doradura_proto::control_server::Control;
+use doradura_proto::types::ErrorType;
+use doradura_proto::{
+    CancelReply, CancelRequest, DownloadRequest, ListQueueReply, ListQueueRequest, QueueEntry, StatusReply,
+    StatusRequest, WorkerStatus,
+};
+use tokio::sync::watch;
+use tonic::{Request, Response, Status};
+
+use super::Phase;
+use super::download::{self, DownloadStream};
+use crate::db::Database;
+use crate::hub::{Hub, Outcome};
+use crate::queue::{self, CancelOutcome, QueuePolicy};
+use crate::supervisor::Supervisor;
+
+pub struct ControlService {
+    pub supervisor: Supervisor,
+    pub started: Instant,
+    pub phase: watch::Receiver<Phase>,
+    pub database: Database,
+    pub hub: Hub,
+    pub allow_private_hosts: bool,
+    pub queue: QueuePolicy,
+}
+
+/// A database failure as the client sees it.
+pub(super) fn db_status(e: impl std::fmt::Display) -> Status {
+    Status::internal(format!("database error: {e}"))
+}
+
+#[tonic::async_trait]
+impl Control for ControlService {
+    async fn status(&self, _request: Request<StatusRequest>) -> Result<Response<StatusReply>, Status> {
+        let workers = self
+            .supervisor
+            .snapshot()
+            .await
+            .ok_or_else(|| Status::unavailable("the supervisor has stopped"))?;
+        let schema_version = self.database.schema_version().await;
+        Ok(Response::new(StatusReply {
+            version: crate::VERSION.to_string(),
+            uptime_seconds: self.started.elapsed().as_secs(),
+            pid: std::process::id(),
+            daemon_state: self.phase.borrow().as_str().to_string(),
+            database_path: self.database.path().display().to_string(),
+            schema_version: schema_version.as_ref().map_or(0, |v| *v),
+            database_error: schema_version.err().unwrap_or_default(),
+            workers: workers
+                .into_iter()
+                .map(|w| WorkerStatus {
+                    id: w.id,
+                    pid: w.pid.unwrap_or(0),
+                    state: w.state.to_string(),
+                    restarts: w.restarts,
+                    ytdlp_version: w.ytdlp_version,
+                    last_exit: w.last_exit.unwrap_or_default(),
+                    connected_seconds: w.connected_for.map_or(0, |d| d.as_secs()),
+                    next_start_in_seconds: w.next_start_in.map_or(0, |d| d.as_secs()),
+                    consecutive_failures: w.consecutive_failures,
+                    current_task: w.task.unwrap_or(0),
+                    current_progress: w.progress.map_or(0.0, |p| p.percent),
+                })
+                .collect(),
+        }))
+    }
+
+    type DownloadStream = DownloadStream;
+
+    async fn download(&self, request: Request<DownloadRequest>) -> Result<Response<DownloadStream>, Status> {
+        download::start(self, request.into_inner()).await
+    }
+
+    async fn list_queue(&self, request: Request<ListQueueRequest>) -> Result<Response<ListQueueReply>, Status> {
+        let req = request.into_inner();
+        let limit = if req.limit == 0 { 20 } else { req.limit.min(1000) };
+        let rows = self
+            .database
+            .call(move |c| queue::list(c, req.include_finished, limit))
+            .await
+            .map_err(db_status)?
+            .map_err(db_status)?;
+        let progress: HashMap<u64, f32> = self
+            .supervisor
+            .snapshot()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|w| Some((w.task?, w.progress.map_or(0.0, |p| p.percent))))
+            .collect();
+        let now = crate::now_ms();
+        let entries = rows
+            .into_iter()
+            .map(|r| QueueEntry {
+                percent: progress
+                    .get(&r.id)
+                    .copied()
+                    .unwrap_or(if r.state == "done" { 100.0 } else { 0.0 }),
+                id: r.id,
+                state: r.state,
+                priority: r.priority,
+                position: r.position.unwrap_or(0),
+                format: r.format,
+                quality: r.quality,
+                url: r.url,
+                worker: r.worker.map_or(-1, |w| w as i32),
+                attempts: r.attempts,
+                age_seconds: ((now - r.created_at_ms).max(0) / 1000) as u64,
+                error_type: r.error_type.unwrap_or_default(),
+            })
+            .collect();
+        Ok(Response::new(ListQueueReply { entries }))
+    }
+
+    async fn cancel(&self, request: Request<CancelRequest>) -> Result<Response<CancelReply>, Status> {
+        let id = request.into_inner().task_id;
+        let outcome = self
+            .database
+            .call(move |c| queue::cancel(c, id, crate::now_ms()))
+            .await
+            .map_err(db_status)?
+            .map_err(db_status)?;
+        match outcome {
+            CancelOutcome::Cancelled => self.hub.finish(
+                id,
+                Outcome::Failed {
+                    error: ErrorType::Cancelled,
+                    message: "cancelled".into(),
+                },
+            ),
+            CancelOutcome::Cancelling { worker } => self.supervisor.cancel_running(worker, id).await,
+            CancelOutcome::NotFound | CancelOutcome::AlreadyFinished => {}
+        }
+        Ok(Response::new(CancelReply {
+            outcome: outcome.as_str().to_string(),
+        }))
+    }
+}

@@ -1,0 +1,193 @@
+//! What happens around a task's run: its spool directory, and recording its outcome in the queue and telling its
+//! watchers.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use doradura_proto::TaskResult;
+use doradura_proto::types::ErrorType;
+use tracing::{error, info, warn};
+
+use crate::db::Database;
+use crate::hub::{Hub, Outcome, SpoolFile};
+use crate::queue::{self, AfterFailure, QueuePolicy, Success};
+
+#[derive(Clone)]
+pub struct Completion {
+    pub database: Database,
+    pub hub: Hub,
+    pub spool: PathBuf,
+    pub policy: QueuePolicy,
+}
+
+/// The spool directory of a task.
+pub fn task_dir(spool: &Path, task: u64) -> PathBuf {
+    spool.join(format!("task-{task}"))
+}
+
+/// Removes task directories left by an earlier run (their tasks were re-queued and start afresh). Only
+/// `task-<n>` entries are touched: `DOWNLOAD_DIR` may be shared.
+pub fn purge_spool(spool: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(spool)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let ours = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("task-"))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if ours && entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+fn remove_dir(dir: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(dir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        warn!(dir = %dir.display(), error = %e, "could not remove a task directory");
+    }
+}
+
+impl Completion {
+    /// An empty directory for the task's next attempt.
+    pub fn prepare_dir(&self, task: u64) -> std::io::Result<PathBuf> {
+        let dir = task_dir(&self.spool, task);
+        remove_dir(&dir);
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    /// Records a worker's result and tells the task's watchers.
+    pub async fn finish(&self, worker: u32, r: TaskResult) {
+        let id = r.task_id;
+        let dir = task_dir(&self.spool, id);
+        let now = crate::now_ms();
+        if r.ok {
+            let path = PathBuf::from(&r.file_path);
+            // The worker may only hand over a file inside the directory it was given.
+            if !path.starts_with(&dir) || !path.is_file() {
+                error!(worker, task = id, path = %path.display(), "a worker reported a file outside its task directory");
+                return self
+                    .failed(
+                        id,
+                        ErrorType::Unknown,
+                        "the worker reported an invalid file".into(),
+                        None,
+                    )
+                    .await;
+            }
+            let success = Success {
+                bytes: r.bytes,
+                title: r.title.clone(),
+                media_duration_s: r.duration_seconds,
+                ytdlp_ms: r.ytdlp_ms,
+            };
+            match self.database.call(move |c| queue::succeed(c, id, &success, now)).await {
+                Ok(Ok(true)) => {
+                    info!(worker, task = id, bytes = r.bytes, ytdlp_ms = r.ytdlp_ms, "task done");
+                    let file = SpoolFile::new(path, dir, r.title, r.duration_seconds);
+                    self.hub.finish(id, Outcome::Done(Arc::new(file)));
+                }
+                Ok(Ok(false)) => {
+                    info!(
+                        worker,
+                        task = id,
+                        "task finished after it was cancelled; discarding the file"
+                    );
+                    remove_dir(&dir);
+                    self.hub.finish(id, cancelled());
+                }
+                Ok(Err(e)) => self.database_failed(id, &dir, e.to_string()),
+                Err(e) => self.database_failed(id, &dir, e.to_string()),
+            }
+        } else {
+            let error = r.error_type.parse().unwrap_or(ErrorType::Unknown);
+            warn!(worker, task = id, error = error.as_str(), message = %r.error_message, "task failed");
+            self.failed(id, error, r.error_message, Some(r.ytdlp_ms)).await;
+        }
+    }
+
+    async fn failed(&self, id: u64, error: ErrorType, message: String, ytdlp_ms: Option<u64>) {
+        remove_dir(&task_dir(&self.spool, id));
+        let policy = self.policy;
+        let msg = message.clone();
+        let after = self
+            .database
+            .call(move |c| queue::fail(c, id, error, &msg, ytdlp_ms, crate::now_ms(), &policy))
+            .await;
+        self.after_failure(id, after, message);
+    }
+
+    /// Puts back the task of a worker that died or could not take it.
+    pub async fn release(&self, id: u64, counts: bool) {
+        remove_dir(&task_dir(&self.spool, id));
+        let policy = self.policy;
+        let after = self
+            .database
+            .call(move |c| queue::release(c, id, counts, crate::now_ms(), &policy))
+            .await;
+        self.after_failure(id, after, "the worker running it died on every attempt".into());
+    }
+
+    fn after_failure(
+        &self,
+        id: u64,
+        after: Result<rusqlite::Result<AfterFailure>, crate::db::DbError>,
+        message: String,
+    ) {
+        match after {
+            Ok(Ok(AfterFailure::Retry { at_ms })) => {
+                info!(task = id, in_ms = at_ms - crate::now_ms(), "task will be retried");
+            }
+            Ok(Ok(AfterFailure::Failed(error))) => self.hub.finish(id, Outcome::Failed { error, message }),
+            Ok(Ok(AfterFailure::Cancelled)) => self.hub.finish(id, cancelled()),
+            Ok(Ok(AfterFailure::Stale)) => {}
+            Ok(Err(e)) => error!(task = id, error = %e, "recording a failed task failed"),
+            Err(e) => error!(task = id, error = %e, "recording a failed task failed"),
+        }
+    }
+
+    fn database_failed(&self, id: u64, dir: &Path, why: String) {
+        error!(task = id, error = %why, "recording a finished task failed");
+        remove_dir(dir);
+        self.hub.finish(
+            id,
+            Outcome::Failed {
+                error: ErrorType::Unknown,
+                message: "the result could not be recorded; it will be retried after a restart".into(),
+            },
+        );
+    }
+}
+
+fn cancelled() -> Outcome {
+    Outcome::Failed {
+        error: ErrorType::Cancelled,
+        message: "cancelled".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purge_touches_only_task_directories() {
+        let tmp = tempfile::tempdir().unwrap();
+        for d in ["task-1", "task-22", "task-x", "keep", "task-"] {
+            std::fs::create_dir(tmp.path().join(d)).unwrap();
+        }
+        std::fs::write(tmp.path().join("task-3"), b"a file").unwrap();
+        assert_eq!(purge_spool(tmp.path()).unwrap(), 2);
+        let mut left: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["keep", "task-", "task-3", "task-x"]);
+    }
+}

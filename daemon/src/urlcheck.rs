@@ -1,0 +1,224 @@
+//! What may be downloaded: http(s) URLs of public hosts, checked on the addresses the host resolves to, before
+//! anything is queued.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+/// Longer URLs are refused outright.
+pub const MAX_URL_LEN: usize = 2048;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UrlError {
+    #[error("that is not a link: send an http:// or https:// URL")]
+    Empty,
+    #[error("the link is too long ({len} characters; at most {MAX_URL_LEN})")]
+    TooLong { len: usize },
+    #[error("that is not a valid link ({0})")]
+    Invalid(String),
+    #[error("only http:// and https:// links can be downloaded, not {0}:")]
+    Scheme(String),
+    #[error("links with a user name or password are not accepted")]
+    Credentials,
+    #[error("the link has no host")]
+    NoHost,
+    #[error("{host} points to a private or local address ({addr}); such links are refused")]
+    Private { host: String, addr: IpAddr },
+    #[error("the host {host} could not be found")]
+    Unresolvable { host: String },
+}
+
+/// Validates `raw` and returns it normalised. Unless `allow_private`, every address the host resolves to must be
+/// public.
+pub async fn check(raw: &str, allow_private: bool) -> Result<String, UrlError> {
+    let url = parse(raw)?;
+    if allow_private {
+        return Ok(url.to_string());
+    }
+    let host = url.host().ok_or(UrlError::NoHost)?;
+    let port = url.port_or_known_default().unwrap_or(443);
+    let addrs: Vec<IpAddr> = match host {
+        url::Host::Ipv4(ip) => vec![IpAddr::V4(ip)],
+        url::Host::Ipv6(ip) => vec![IpAddr::V6(ip)],
+        url::Host::Domain(name) => {
+            let lookup = tokio::net::lookup_host((name, port));
+            match tokio::time::timeout(Duration::from_secs(10), lookup).await {
+                Ok(Ok(it)) => it.map(|sa| sa.ip()).collect(),
+                _ => vec![],
+            }
+        }
+    };
+    let host = host.to_string();
+    if addrs.is_empty() {
+        return Err(UrlError::Unresolvable { host });
+    }
+    if let Some(addr) = addrs.into_iter().find(|a| !is_public(*a)) {
+        return Err(UrlError::Private { host, addr });
+    }
+    Ok(url.to_string())
+}
+
+/// The syntactic checks: length, scheme, no credentials, a host.
+pub fn parse(raw: &str) -> Result<url::Url, UrlError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err(UrlError::Empty);
+    }
+    if raw.len() > MAX_URL_LEN {
+        return Err(UrlError::TooLong { len: raw.len() });
+    }
+    let url = url::Url::parse(raw).map_err(|e| UrlError::Invalid(e.to_string()))?;
+    match url.scheme() {
+        "http" | "https" => {}
+        other => return Err(UrlError::Scheme(other.chars().take(20).collect())),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(UrlError::Credentials);
+    }
+    match url.host() {
+        None => Err(UrlError::NoHost),
+        Some(url::Host::Domain("")) => Err(UrlError::NoHost),
+        Some(_) => Ok(url),
+    }
+}
+
+/// Whether an address is on the public internet (not loopback, private, link-local, metadata, reserved...).
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_v4(v4);
+            }
+            let seg = v6.segments();
+            // NAT64 (64:ff9b::/96) embeds an IPv4 address.
+            if seg[0] == 0x64 && seg[1] == 0xff9b && seg[2..6] == [0, 0, 0, 0] {
+                let [a, b] = seg[6].to_be_bytes();
+                let [c, d] = seg[7].to_be_bytes();
+                return is_public_v4(Ipv4Addr::new(a, b, c, d));
+            }
+            !(v6.is_unspecified()
+                || v6.is_loopback()
+                || v6.is_multicast()
+                || (seg[0] & 0xfe00) == 0xfc00 // unique local
+                || (seg[0] & 0xffc0) == 0xfe80 // link-local
+                || (seg[0] & 0xffc0) == 0xfec0 // site-local
+                || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
+                || (seg[0] == 0x0100 && seg[1..4] == [0, 0, 0]) // discard
+                || v6 == Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 1)
+                || seg[..6] == [0, 0, 0, 0, 0, 0]) // IPv4-compatible
+        }
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(a == 0
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local() // includes 169.254.169.254, the cloud metadata service
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || a >= 240
+        || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 192 && b == 0 && c == 2)
+        || (a == 198 && (18..20).contains(&b))
+        || (a == 198 && b == 51 && c == 100)
+        || (a == 203 && b == 0 && c == 113))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_classified() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2001:db8::1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private} should be refused");
+        }
+        for public in [
+            "1.1.1.1",
+            "8.8.8.8",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2606:4700::1111",
+            "::ffff:1.1.1.1",
+        ] {
+            assert!(is_public(public.parse().unwrap()), "{public} should be allowed");
+        }
+    }
+
+    #[test]
+    fn syntax_is_checked_before_anything_resolves() {
+        assert_eq!(parse("  ").unwrap_err(), UrlError::Empty);
+        assert_eq!(
+            parse("file:///etc/passwd").unwrap_err(),
+            UrlError::Scheme("file".into())
+        );
+        assert_eq!(
+            parse("ftp://example.com/x").unwrap_err(),
+            UrlError::Scheme("ftp".into())
+        );
+        assert_eq!(
+            parse("https://user:pw@example.com/").unwrap_err(),
+            UrlError::Credentials
+        );
+        assert!(matches!(parse("not a url").unwrap_err(), UrlError::Invalid(_)));
+        let long = format!("https://example.com/{}", "a".repeat(MAX_URL_LEN));
+        assert!(matches!(parse(&long).unwrap_err(), UrlError::TooLong { .. }));
+        assert!(parse("https://example.com/watch?v=1").is_ok());
+    }
+
+    #[tokio::test]
+    async fn private_hosts_are_refused_unless_allowed() {
+        let err = check("http://127.0.0.1:8080/clip.mp4", false).await.unwrap_err();
+        assert!(
+            err.to_string().contains("private or local address (127.0.0.1)"),
+            "{err}"
+        );
+        // Decimal and hex spellings of loopback are normalised by the URL parser first.
+        assert!(matches!(
+            check("http://2130706433/", false).await,
+            Err(UrlError::Private { .. })
+        ));
+        assert!(matches!(
+            check("http://0x7f.1/", false).await,
+            Err(UrlError::Private { .. })
+        ));
+        assert!(matches!(
+            check("http://[::1]/", false).await,
+            Err(UrlError::Private { .. })
+        ));
+        assert!(matches!(
+            check("http://localhost:1/", false).await,
+            Err(UrlError::Private { .. })
+        ));
+        assert!(matches!(
+            check("http://169.254.169.254/latest/meta-data", false).await,
+            Err(UrlError::Private { .. })
+        ));
+        assert_eq!(
+            check("http://127.0.0.1:8080/clip.mp4", true).await.unwrap(),
+            "http://127.0.0.1:8080/clip.mp4"
+        );
+    }
+}
