@@ -97,6 +97,11 @@ impl Hub {
         }
     }
 
+    /// Forgets every watcher without an outcome: the daemon is stopping and their tasks resume after a restart.
+    pub fn close(&self) {
+        self.watchers.lock().unwrap().clear();
+    }
+
     /// How many watchers wait for `task`.
     pub fn watching(&self, task: u64) -> usize {
         self.watchers.lock().unwrap().get(&task).map_or(0, Vec::len)

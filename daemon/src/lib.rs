@@ -120,7 +120,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
             started,
             phase: phase.clone(),
             database: database.clone(),
-            hub,
+            hub: hub.clone(),
             allow_private_hosts: config.allow_private_hosts,
             queue: config.queue,
         }))
@@ -158,6 +158,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
     let _ = phase_tx.send(Phase::Stopping);
     notify::stopping("stopping workers");
     supervisor.shutdown().await;
+    // Followers of unfinished tasks are told the daemon is stopping, then the server drains their streams.
+    hub.close();
     server_stop.cancel();
     match tokio::time::timeout(Duration::from_secs(5), server).await {
         Ok(Ok(Err(e))) => error!(error = %e, "control server ended with an error"),

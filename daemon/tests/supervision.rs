@@ -3,7 +3,7 @@
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::time::Duration;
 
-use doradura_testkit::{Daemon, DaemonBuilder, NotifySocket, alive, comm, pgid, signal, wait_for};
+use doradura_testkit::{Daemon, DaemonBuilder, NotifySocket, alive, comm, pgid, script, signal, wait_for};
 use nix::sys::signal::Signal;
 
 const T: Duration = Duration::from_secs(20);
@@ -15,11 +15,6 @@ fn fast() -> DaemonBuilder {
         .env("WORKER_HEARTBEAT_TIMEOUT", "1s")
         .env("WORKER_BACKOFF_INITIAL", "100ms")
         .env("WORKER_BACKOFF_MAX", "2s")
-}
-
-fn write_script(path: &std::path::Path, body: &str) {
-    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 #[test]
@@ -91,9 +86,9 @@ fn a_worker_that_crashes_at_start_is_backed_off_then_parked() {
         .env("WORKER_CRASH_LOOP_THRESHOLD", "4")
         .env("WORKER_CRASH_LOOP_COOLDOWN", "1h");
     let starts = b.dir().join("starts.log");
-    let script = b.dir().join("crashing-worker");
-    write_script(&script, &format!("date +%s.%N >> {}\nexit 3", starts.display()));
-    let d = b.env("WORKER_PATH", &script).start();
+    let crashing = b.dir().join("crashing-worker");
+    script(&crashing, &format!("date +%s.%N >> {}\nexit 3", starts.display()));
+    let d = b.env("WORKER_PATH", &crashing).start();
 
     let w = wait_for(T, "the slot to be parked", || {
         d.workers()
@@ -214,7 +209,7 @@ fn a_bad_configuration_value_stops_startup_naming_the_variable() {
 fn the_hello_carries_the_ytdlp_version() {
     let b = fast().env("WORKERS", "1");
     let fake = b.dir().join("yt-dlp");
-    write_script(&fake, "echo 2099.01.02");
+    script(&fake, "echo 2099.01.02");
     let d = b.env("YTDLP_PATH", &fake).start();
     d.wait_idle(T);
     assert_eq!(d.status().unwrap()["workers"][0]["ytdlp_version"], "2099.01.02");

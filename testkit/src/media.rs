@@ -20,7 +20,7 @@ use tower_http::services::ServeDir;
 pub const SLOW_RATE: usize = 16 * 1024;
 
 /// Generates the site's files in `dir`: a 3-second H.264/AAC clip, WebVTT subtitles and a page that embeds both,
-/// and a 3 MiB `big.mp4` for size limits.
+/// a page without media, and a 3 MiB `big.mp4` for size limits.
 pub fn generate(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     let clip = dir.join("clip.mp4");
@@ -54,6 +54,11 @@ pub fn generate(dir: &Path) {
         "<!DOCTYPE html><html><head><title>Test clip</title></head><body>\
          <video src=\"clip.mp4\" controls><track kind=\"subtitles\" src=\"clip.vtt\" srclang=\"en\" label=\"English\">\
          </video></body></html>",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("about.html"),
+        "<!DOCTYPE html><html><head><title>About</title></head><body><p>No media here.</p></body></html>",
     )
     .unwrap();
     let mut big = std::fs::read(&clip).unwrap();
@@ -165,13 +170,13 @@ fn video(body: Body, len: usize) -> Response {
     r
 }
 
-/// Announces 10 MiB, sends 64 KiB, then nothing ever again.
+/// Announces 512 KiB, sends 64 KiB, then nothing ever again.
 async fn stall() -> Response {
     let stream = async_stream(|tx| async move {
         let _ = tx.send(bytes::Bytes::from(vec![0u8; 64 * 1024])).await;
         std::future::pending::<()>().await;
     });
-    video(Body::from_stream(stream), 10 * 1024 * 1024)
+    video(Body::from_stream(stream), 512 * 1024)
 }
 
 /// The clip at `SLOW_RATE` bytes per second.

@@ -24,6 +24,8 @@ const STEM: &str = "media";
 const INFO_FILE: &str = "info.json";
 /// Keep this much of stderr for classification and the error message.
 const STDERR_TAIL: usize = 16 * 1024;
+/// Non-progress stdout lines kept for classification.
+const STDOUT_LINES: usize = 50;
 /// At most this many progress events per second.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
@@ -166,9 +168,15 @@ pub async fn run(
     let stdout_reader = tokio::spawn(async move {
         let mut lines = BufReader::new(stdout).lines();
         let mut last_sent: Option<Instant> = None;
+        // yt-dlp says some things (a size limit hit) on stdout and still exits 0.
+        let mut said: Vec<String> = Vec::new();
         while let Ok(Some(line)) = lines.next_line().await {
             let Some(p) = progress::parse(&line) else {
                 debug!(task = task_id, "{line}");
+                if said.len() == STDOUT_LINES {
+                    said.remove(0);
+                }
+                said.push(line.chars().take(500).collect());
                 continue;
             };
             let due = last_sent.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) || p.percent >= 100.0;
@@ -184,6 +192,7 @@ pub async fn run(
                 }));
             }
         }
+        said.join("\n")
     });
     let stderr_reader = tokio::spawn(async move {
         let mut tail: Vec<u8> = Vec::new();
@@ -225,7 +234,7 @@ pub async fn run(
     };
     // yt-dlp is gone; anything it left in its group (an ffmpeg) goes too.
     kill_group(pgid);
-    let _ = stdout_reader.await;
+    let stdout_text = stdout_reader.await.unwrap_or_default();
     let stderr_text = stderr_reader.await.unwrap_or_default();
     result.ytdlp_ms = started.elapsed().as_millis() as u64;
     let status = match status {
@@ -239,6 +248,12 @@ pub async fn run(
     match finished_file(&dir, format, task.max_bytes) {
         Ok((path, bytes)) => {
             let (title, duration) = read_info(&dir);
+            // Direct links carry no duration in their metadata; the file itself knows it.
+            let duration = if duration > 0.0 {
+                duration
+            } else {
+                media_duration(&path).await.unwrap_or(0.0)
+            };
             result.ok = true;
             result.file_path = path.display().to_string();
             result.bytes = bytes;
@@ -249,10 +264,11 @@ pub async fn run(
         }
         Err((error, message)) => {
             // yt-dlp says it succeeded, yet printed why there is no file (a size limit, no subtitles).
-            let error = match classify(&stderr_text) {
-                ErrorType::Unknown => error,
-                found => found,
-            };
+            let error = [&stdout_text, &stderr_text]
+                .into_iter()
+                .map(|text| classify(text))
+                .find(|e| *e != ErrorType::Unknown)
+                .unwrap_or(error);
             fail(result, error, message)
         }
     }
@@ -319,6 +335,29 @@ fn finished_file(dir: &Path, format: Format, max_bytes: u64) -> Result<(PathBuf,
     }
     validate::check(&path, format).map_err(|why| (ErrorType::Postprocessing, why))?;
     Ok((path, bytes))
+}
+
+/// The duration of a media file by ffprobe (installed with ffmpeg, which yt-dlp needs anyway); subtitles have none.
+async fn media_duration(path: &Path) -> Option<f64> {
+    let out = tokio::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "default=noprint_wrappers=1:nokey=1",
+        ])
+        .arg(path)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(20), out).await.ok()?.ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|d| d.is_finite() && *d > 0.0)
 }
 
 /// Title and duration from the info file yt-dlp wrote; empty and 0 when absent.

@@ -173,11 +173,13 @@ mod tests {
                 WorkerStatus {
                     id: 0,
                     pid: 101,
-                    state: "idle".into(),
                     restarts: 1,
                     ytdlp_version: "2026.10.26".into(),
                     last_exit: "signal SIGKILL".into(),
                     connected_seconds: 30,
+                    state: "busy".into(),
+                    current_task: 5,
+                    current_progress: 42.4,
                     ..Default::default()
                 },
                 WorkerStatus {
@@ -205,6 +207,8 @@ mod tests {
         assert_eq!(v["workers"][1]["state"], "crash_loop");
         assert_eq!(v["workers"][1]["next_start_in_seconds"], 290);
         assert_eq!(v["workers"][0]["next_start_in_seconds"], serde_json::Value::Null);
+        assert_eq!(v["workers"][0]["current_task"], 5);
+        assert_eq!(v["workers"][1]["current_task"], serde_json::Value::Null);
     }
 
     #[test]
@@ -217,9 +221,10 @@ mod tests {
         assert!(text.contains("schema v2"));
         let row0 = text.lines().find(|l| l.contains(" 101 ")).expect("row for pid 101");
         assert!(
-            row0.contains("idle") && row0.contains("signal SIGKILL") && row0.contains("2026.10.26"),
+            row0.contains("busy") && row0.contains("signal SIGKILL") && row0.contains("2026.10.26"),
             "{row0}"
         );
+        assert!(row0.contains("5 (42%)"), "{row0}");
         let row1 = text
             .lines()
             .find(|l| l.contains("crash_loop"))

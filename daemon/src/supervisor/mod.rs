@@ -13,6 +13,7 @@ use doradura_proto::{
     CancelTask, Ping, Shutdown, SupervisorMessage, TaskProgress, WorkerMessage, supervisor_message, worker_message,
 };
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
@@ -111,6 +112,8 @@ pub struct Deps {
 #[derive(Clone)]
 pub struct Supervisor {
     tx: mpsc::Sender<Command>,
+    /// Outcome recording in flight; shutdown waits for it.
+    tracker: TaskTracker,
     /// How many slots have had a process say hello at least once.
     helloed: watch::Receiver<usize>,
     workers: usize,
@@ -122,6 +125,7 @@ impl Supervisor {
         let (tx, rx) = mpsc::channel(1024);
         let (helloed_tx, helloed) = watch::channel(0);
         let workers = config.workers as usize;
+        let tracker = TaskTracker::new();
         let actor = Actor {
             slots: (0..workers).map(|_| SlotRuntime::default()).collect(),
             config: config.clone(),
@@ -132,6 +136,7 @@ impl Supervisor {
                 spool: deps.spool,
                 policy: config.queue,
             },
+            tracker: tracker.clone(),
             tx: tx.clone(),
             helloed: helloed_tx,
             next_ping: Instant::now(),
@@ -142,7 +147,12 @@ impl Supervisor {
             shutdown_waiters: Vec::new(),
         };
         tokio::spawn(actor.run(rx));
-        Supervisor { tx, helloed, workers }
+        Supervisor {
+            tx,
+            tracker,
+            helloed,
+            workers,
+        }
     }
 
     /// Resolves once every slot had a worker say hello, or after `timeout`; returns how many did.
@@ -205,6 +215,9 @@ impl Supervisor {
         if self.tx.send(Command::Shutdown(reply)).await.is_ok() {
             let _ = rx.await;
         }
+        // Tasks of the stopped workers are back in the queue before this returns.
+        self.tracker.close();
+        self.tracker.wait().await;
     }
 }
 
@@ -228,6 +241,7 @@ struct Actor {
     config: Config,
     socket: PathBuf,
     completion: Completion,
+    tracker: TaskTracker,
     tx: mpsc::Sender<Command>,
     helloed: watch::Sender<usize>,
     next_ping: Instant,
@@ -362,7 +376,7 @@ impl Actor {
                 self.work_maybe = true;
                 let completion = self.completion.clone();
                 let tx = self.tx.clone();
-                tokio::spawn(async move {
+                self.tracker.spawn(async move {
                     completion.finish(id as u32, result).await;
                     let _ = tx.send(Command::Kick).await;
                 });
@@ -478,7 +492,7 @@ impl Actor {
     fn give_back(&self, task: u64, counts: bool) {
         let completion = self.completion.clone();
         let tx = self.tx.clone();
-        tokio::spawn(async move {
+        self.tracker.spawn(async move {
             completion.release(task, counts).await;
             let _ = tx.send(Command::Kick).await;
         });
