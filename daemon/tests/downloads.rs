@@ -408,7 +408,7 @@ fn real_failures_map_to_their_error_types() {
 
 #[test]
 fn errors_no_real_site_produces_map_to_their_error_types() {
-    let b = builder().env("TASK_MAX_ATTEMPTS", "1");
+    let b = builder().env("TASK_MAX_ATTEMPTS", "1").env("MAX_FILE_SIZE_MB", "1");
     let fake = b.dir().join("failing-yt-dlp");
     script(
         &fake,
@@ -423,6 +423,10 @@ fn errors_no_real_site_produces_map_to_their_error_types() {
            *disk*) echo 'ERROR: unable to write data: [Errno 28] No space left on device' >&2 ;;\n\
            *junk*) printf '\\377\\376 \\033[31m not utf-8 at all\\n' >&2 ;;\n\
            *ok-but-nothing*) exit 0 ;;\n\
+           *huge*|*fake*) while [ $# -gt 0 ]; do [ \"$1\" = --paths ] && dir=\"$2\"; shift; done\n\
+             case \"$last\" in *huge*) head -c 2000000 /dev/zero > \"$dir/media.mp3\" ;;\n\
+               *) echo '<html>not audio</html>' > \"$dir/media.mp3\" ;; esac\n\
+             exit 0 ;;\n\
          esac\n\
          exit 1",
     );
@@ -438,6 +442,9 @@ fn errors_no_real_site_produces_map_to_their_error_types() {
         ("disk", "disk_full"),
         ("junk", "unknown"),
         ("ok-but-nothing", "postprocessing"),
+        // A file past MAX_FILE_SIZE_MB that yt-dlp could not size beforehand, and one that is not what it claims.
+        ("huge", "too_large"),
+        ("fake", "postprocessing"),
     ] {
         let o = download(&d, &format!("http://media.invalid/{case}"), "mp3", None, &out);
         assert!(!o.status.success(), "{case}");
@@ -452,7 +459,8 @@ fn errors_no_real_site_produces_map_to_their_error_types() {
             r.get(0)
         })
         .unwrap();
-    assert_eq!(n, 8);
+    assert_eq!(n, 10);
+    assert!(d.spool_entries().is_empty(), "{:?}", d.spool_entries());
 }
 
 #[test]
