@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::plans::{Limits, PlanLimits};
 use crate::queue::QueuePolicy;
 
 /// Where a value came from, named in error messages.
@@ -106,6 +107,7 @@ pub struct Config {
     pub log_filter: String,
     pub supervision: Supervision,
     pub queue: QueuePolicy,
+    pub limits: Limits,
 }
 
 /// How workers are started, watched and restarted.
@@ -234,6 +236,36 @@ impl Lookup<'_> {
         )
     }
 
+    /// A duration that may be zero: `0s`, `30s`, `1m`.
+    fn duration_or_zero(&self, var: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        self.parse(
+            var,
+            &[],
+            "a duration such as 0s, 30s or 2m",
+            || default,
+            |s| humantime::parse_duration(s).ok(),
+        )
+    }
+
+    fn plan_limits(
+        &self,
+        cooldown_var: &'static str,
+        quota_var: &'static str,
+        cooldown: u64,
+        quota: u32,
+    ) -> Result<PlanLimits, ConfigError> {
+        Ok(PlanLimits {
+            cooldown: self.duration_or_zero(cooldown_var, Duration::from_secs(cooldown))?,
+            daily_quota: self.int(
+                quota_var,
+                "a whole number of downloads per day (0: unlimited)",
+                quota,
+                0,
+                1_000_000,
+            )?,
+        })
+    }
+
     /// A duration written for humans: `500ms`, `5s`, `2m`.
     fn duration(&self, var: &'static str, default: Duration) -> Result<Duration, ConfigError> {
         self.parse(
@@ -300,6 +332,12 @@ const FILE_KEYS: &[&str] = &[
     "queue_max_size",
     "task_max_attempts",
     "task_retry_backoff",
+    "free_cooldown",
+    "free_daily_quota",
+    "premium_cooldown",
+    "premium_daily_quota",
+    "vip_cooldown",
+    "vip_daily_quota",
 ];
 
 /// Reads a TOML config file into `lower_case_name -> value as text`.
@@ -524,6 +562,11 @@ impl Config {
                 )?,
                 max_attempts: l.int("TASK_MAX_ATTEMPTS", "a whole number from 1 to 20", 3, 1, 20)?,
                 retry_backoff_ms: l.duration("TASK_RETRY_BACKOFF", Duration::from_secs(30))?.as_millis() as i64,
+            },
+            limits: Limits {
+                free: l.plan_limits("FREE_COOLDOWN", "FREE_DAILY_QUOTA", 30, 10)?,
+                premium: l.plan_limits("PREMIUM_COOLDOWN", "PREMIUM_DAILY_QUOTA", 5, 100)?,
+                vip: l.plan_limits("VIP_COOLDOWN", "VIP_DAILY_QUOTA", 0, 0)?,
             },
         })
     }

@@ -1,16 +1,20 @@
 //! doradurad: the supervisor daemon as a library, so tests can run it in-process or as the real binary.
 
+pub mod bot;
 pub mod cli;
 pub mod config;
 pub mod control;
 pub mod db;
+pub mod downloads;
 pub mod hub;
 pub mod logging;
 pub mod notify;
+pub mod plans;
 pub mod queue;
 pub mod socket;
 pub mod supervisor;
 pub mod urlcheck;
+pub mod users;
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +28,7 @@ use tracing::{error, info, warn};
 pub use config::Config;
 use control::{ControlService, Phase, WorkerLinkService};
 use db::{Database, DbError};
+use downloads::Downloads;
 use hub::Hub;
 use supervisor::tasks as supervisor_tasks;
 use supervisor::{Deps, Supervisor};
@@ -109,6 +114,14 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
         },
     );
 
+    let downloads = Downloads {
+        database: database.clone(),
+        hub: hub.clone(),
+        supervisor: supervisor.clone(),
+        queue: config.queue,
+        allow_private_hosts: config.allow_private_hosts,
+    };
+
     let server_stop = CancellationToken::new();
     let server = tonic::transport::Server::builder()
         .add_service(WorkerLinkServer::new(WorkerLinkService {
@@ -120,9 +133,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
             started,
             phase: phase.clone(),
             database: database.clone(),
-            hub: hub.clone(),
-            allow_private_hosts: config.allow_private_hosts,
-            queue: config.queue,
+            downloads: downloads.clone(),
         }))
         .serve_with_incoming_shutdown(
             UnixListenerStream::new(listener.into_inner()),
@@ -149,7 +160,34 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
         notify::ready(&status);
         let watchdog = tokio::spawn(watchdog(supervisor.clone()));
         let status_updates = tokio::spawn(status_updates(supervisor.clone(), wanted));
+        let bot_stop = CancellationToken::new();
+        let bot = match config.bot_token {
+            Some(_) => {
+                let ctx = bot::Ctx::new(
+                    &config,
+                    downloads.clone(),
+                    database.clone(),
+                    supervisor.clone(),
+                    started,
+                );
+                let (config, stop) = (config.clone(), bot_stop.clone());
+                Some(tokio::spawn(async move {
+                    bot::run(&config, std::sync::Arc::new(ctx), stop).await
+                }))
+            }
+            None => {
+                info!("TELOXIDE_TOKEN is not set: running without the Telegram bot");
+                None
+            }
+        };
         shutdown.cancelled().await;
+        // Stop intake first: no new requests from Telegram while the workers finish.
+        bot_stop.cancel();
+        if let Some(bot) = bot
+            && tokio::time::timeout(Duration::from_secs(15), bot).await.is_err()
+        {
+            warn!("the Telegram bot did not stop within 15s");
+        }
         watchdog.abort();
         status_updates.abort();
     }

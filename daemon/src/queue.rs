@@ -412,6 +412,21 @@ pub fn cancel(conn: &mut Connection, id: u64, now_ms: i64) -> rusqlite::Result<C
     Ok(outcome)
 }
 
+/// Queued tasks by priority, every priority present (zeros included).
+pub fn depth(conn: &Connection) -> rusqlite::Result<Vec<(Priority, u32)>> {
+    let mut counts: Vec<(Priority, u32)> = Priority::ALL.iter().map(|p| (*p, 0)).collect();
+    let mut st =
+        conn.prepare("SELECT priority, COUNT(*) FROM download_tasks WHERE state = 'queued' GROUP BY priority")?;
+    let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?)))?;
+    for row in rows {
+        let (priority, n) = row?;
+        if let Some(slot) = counts.iter_mut().find(|(p, _)| p.as_str() == priority) {
+            slot.1 = n;
+        }
+    }
+    Ok(counts)
+}
+
 /// Waiting and running tasks (in lease order), then, if asked, the latest finished ones.
 pub fn list(conn: &Connection, include_finished: bool, limit: u32) -> rusqlite::Result<Vec<Listed>> {
     let map = |r: &Row<'_>| {
@@ -681,6 +696,19 @@ mod tests {
         cancel(&mut c, a.id, 2).unwrap();
         assert!(!succeed(&mut c, a.id, &success(), 3).unwrap());
         assert_eq!(state(&c, a.id).0, "cancelled");
+    }
+
+    #[test]
+    fn depth_counts_queued_tasks_by_priority() {
+        let mut c = db();
+        enqueue(&mut c, &req("https://a/1", Priority::Low), 0, &POLICY).unwrap();
+        enqueue(&mut c, &req("https://a/2", Priority::Low), 0, &POLICY).unwrap();
+        enqueue(&mut c, &req("https://a/3", Priority::High), 0, &POLICY).unwrap();
+        lease(&mut c, 0, 1).unwrap().unwrap();
+        assert_eq!(
+            depth(&c).unwrap(),
+            vec![(Priority::High, 0), (Priority::Medium, 0), (Priority::Low, 2)]
+        );
     }
 
     #[test]

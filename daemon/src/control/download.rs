@@ -14,9 +14,9 @@ use tracing::{info, warn};
 
 use super::Phase;
 use super::service::{ControlService, db_status};
+use crate::downloads::RequestError;
 use crate::hub::{Outcome, SpoolFile, Watch};
-use crate::queue::{self, NewTask, QueueError};
-use crate::urlcheck;
+use crate::queue::{self, NewTask};
 
 pub type DownloadStream = Pin<Box<dyn Stream<Item = Result<DownloadEvent, Status>> + Send>>;
 
@@ -47,10 +47,11 @@ pub async fn start(svc: &ControlService, req: DownloadRequest) -> Result<Respons
             .parse()
             .map_err(|e: doradura_proto::types::UnknownValue| Status::invalid_argument(e.to_string()))?
     };
-    let url = urlcheck::check(&req.url, svc.allow_private_hosts)
+    let url = svc
+        .downloads
+        .check_url(&req.url)
         .await
         .map_err(|e| Status::invalid_argument(e.to_string()))?;
-
     let new = NewTask {
         url,
         format,
@@ -59,24 +60,16 @@ pub async fn start(svc: &ControlService, req: DownloadRequest) -> Result<Respons
         user_id: None,
         chat_id: None,
     };
-    let policy = svc.queue;
-    let enqueued = svc
-        .database
-        .call(move |c| queue::enqueue(c, &new, crate::now_ms(), &policy))
-        .await
-        .map_err(db_status)?
-        .map_err(|e| match e {
-            QueueError::Full { .. } => Status::resource_exhausted(e.to_string()),
-            QueueError::Db(e) => db_status(e),
-        })?;
-    let watch = svc.hub.watch(enqueued.id);
+    let (enqueued, watch) = svc.downloads.enqueue(new).await.map_err(|e| match e {
+        RequestError::Full(m) => Status::resource_exhausted(m),
+        other => db_status(other),
+    })?;
     info!(
         task = enqueued.id,
         joined = enqueued.joined,
         position = enqueued.position,
         "download requested"
     );
-    svc.supervisor.kick().await;
 
     let (tx, rx) = mpsc::channel(8);
     tokio::spawn(follow(enqueued, format, watch, tx));

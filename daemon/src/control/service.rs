@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use doradura_proto::control_server::Control;
-use doradura_proto::types::ErrorType;
 use doradura_proto::{
     CancelReply, CancelRequest, DownloadRequest, ListQueueReply, ListQueueRequest, QueueEntry, StatusReply,
     StatusRequest, WorkerStatus,
@@ -15,8 +14,8 @@ use tonic::{Request, Response, Status};
 use super::Phase;
 use super::download::{self, DownloadStream};
 use crate::db::Database;
-use crate::hub::{Hub, Outcome};
-use crate::queue::{self, CancelOutcome, QueuePolicy};
+use crate::downloads::Downloads;
+use crate::queue;
 use crate::supervisor::Supervisor;
 
 pub struct ControlService {
@@ -24,9 +23,7 @@ pub struct ControlService {
     pub started: Instant,
     pub phase: watch::Receiver<Phase>,
     pub database: Database,
-    pub hub: Hub,
-    pub allow_private_hosts: bool,
-    pub queue: QueuePolicy,
+    pub downloads: Downloads,
 }
 
 /// A database failure as the client sees it.
@@ -119,23 +116,7 @@ impl Control for ControlService {
 
     async fn cancel(&self, request: Request<CancelRequest>) -> Result<Response<CancelReply>, Status> {
         let id = request.into_inner().task_id;
-        let outcome = self
-            .database
-            .call(move |c| queue::cancel(c, id, crate::now_ms()))
-            .await
-            .map_err(db_status)?
-            .map_err(db_status)?;
-        match outcome {
-            CancelOutcome::Cancelled => self.hub.finish(
-                id,
-                Outcome::Failed {
-                    error: ErrorType::Cancelled,
-                    message: "cancelled".into(),
-                },
-            ),
-            CancelOutcome::Cancelling { worker } => self.supervisor.cancel_running(worker, id).await,
-            CancelOutcome::NotFound | CancelOutcome::AlreadyFinished => {}
-        }
+        let outcome = self.downloads.cancel(id).await.map_err(db_status)?;
         Ok(Response::new(CancelReply {
             outcome: outcome.as_str().to_string(),
         }))

@@ -1,0 +1,115 @@
+//! Inline button data: `dl:<format>[:<quality>]`, `cancel:<request>`, `set:<format>[:<quality>]`. Anything else
+//! (junk, forged, a quality the format does not have) parses to `None`.
+
+use doradura_proto::types::Format;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Download { format: Format, quality: &'static str },
+    Cancel { request: i64 },
+    Setting { format: Format, quality: &'static str },
+}
+
+/// Telegram allows 64 bytes of callback data.
+const MAX_LEN: usize = 64;
+
+fn format_quality(rest: &str) -> Option<(Format, &'static str)> {
+    let (format, quality) = rest.split_once(':').unwrap_or((rest, ""));
+    let format: Format = format.parse().ok()?;
+    Some((format, format.quality(quality).ok()?))
+}
+
+pub fn parse(data: &str) -> Option<Action> {
+    if data.len() > MAX_LEN {
+        return None;
+    }
+    let (kind, rest) = data.split_once(':')?;
+    match kind {
+        "dl" => format_quality(rest).map(|(format, quality)| Action::Download { format, quality }),
+        "set" => format_quality(rest).map(|(format, quality)| Action::Setting { format, quality }),
+        "cancel" => {
+            let request: i64 = rest.parse().ok().filter(|r| *r > 0)?;
+            (rest == request.to_string()).then_some(Action::Cancel { request })
+        }
+        _ => None,
+    }
+}
+
+pub fn encode(action: &Action) -> String {
+    match action {
+        Action::Download { format, quality } => with_quality("dl", *format, quality),
+        Action::Setting { format, quality } => with_quality("set", *format, quality),
+        Action::Cancel { request } => format!("cancel:{request}"),
+    }
+}
+
+fn with_quality(kind: &str, format: Format, quality: &str) -> String {
+    if format == Format::Srt {
+        format!("{kind}:srt")
+    } else {
+        format!("{kind}:{format}:{quality}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        for a in [
+            Action::Download {
+                format: Format::Mp3,
+                quality: "320k",
+            },
+            Action::Download {
+                format: Format::Srt,
+                quality: "none",
+            },
+            Action::Setting {
+                format: Format::Mp4,
+                quality: "best",
+            },
+            Action::Cancel { request: 12 },
+        ] {
+            assert_eq!(parse(&encode(&a)), Some(a.clone()), "{}", encode(&a));
+        }
+        assert_eq!(
+            encode(&Action::Download {
+                format: Format::Mp3,
+                quality: "320k"
+            }),
+            "dl:mp3:320k"
+        );
+        assert_eq!(
+            parse("dl:mp4"),
+            Some(Action::Download {
+                format: Format::Mp4,
+                quality: "720p"
+            })
+        );
+    }
+
+    #[test]
+    fn junk_and_forgeries_parse_to_nothing() {
+        for junk in [
+            "",
+            "dl",
+            "dl:",
+            "dl:flac:320k",
+            "dl:mp3:999k",
+            "dl:srt:720p",
+            "cancel:",
+            "cancel:abc",
+            "cancel:-1",
+            "cancel:0",
+            "cancel:007",
+            "cancel:1:2",
+            "rm:-rf",
+            "dl:mp3:320k\u{0}",
+            &"dl:mp3:".repeat(20),
+        ] {
+            assert_eq!(parse(junk), None, "{junk:?}");
+        }
+    }
+}

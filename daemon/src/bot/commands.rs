@@ -1,0 +1,33 @@
+//! The bot's commands; the doc comments are the help text.
+
+use teloxide::utils::command::BotCommands;
+
+/// Commands for everyone.
+#[derive(BotCommands, Clone, Debug, PartialEq)]
+#[command(rename_rule = "lowercase")]
+pub enum Command {
+    /// greeting and how to use the bot
+    Start(String),
+    /// every command, one line each
+    Help,
+    /// your default format and quality
+    Settings,
+    /// cancel your running downloads
+    Cancel,
+}
+
+/// Commands for the user ids in ADMIN_IDS.
+#[derive(BotCommands, Clone, Debug, PartialEq)]
+#[command(rename_rule = "lowercase")]
+pub enum AdminCommand {
+    /// (admin) uptime, workers, queue, yt-dlp and database
+    Health,
+}
+
+impl AdminCommand {
+    pub fn name(&self) -> &'static str {
+        match self {
+            AdminCommand::Health => "health",
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Inline keyboards.
+
+use doradura_proto::types::Format;
+use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
+
+use super::callback::{Action, encode};
+use super::texts;
+
+fn button(action: Action) -> InlineKeyboardButton {
+    let label = match &action {
+        Action::Download { format, quality } | Action::Setting { format, quality } => texts::choice(*format, quality),
+        Action::Cancel { .. } => "✖️ Cancel".to_string(),
+    };
+    InlineKeyboardButton::callback(label, encode(&action))
+}
+
+/// The choices for a link: the user's default first, then every format and quality.
+pub fn formats(default: (Format, &str)) -> InlineKeyboardMarkup {
+    let (format, quality) = default;
+    let default = InlineKeyboardButton::callback(
+        format!("⭐ {}", texts::choice(format, quality)),
+        encode(&Action::Download {
+            format,
+            quality: format.quality(quality).unwrap_or("none"),
+        }),
+    );
+    let mp3 = ["320k", "192k", "128k"].map(|q| {
+        button(Action::Download {
+            format: Format::Mp3,
+            quality: q,
+        })
+    });
+    let mp4 = ["360p", "720p", "1080p"].map(|q| {
+        button(Action::Download {
+            format: Format::Mp4,
+            quality: q,
+        })
+    });
+    let srt = button(Action::Download {
+        format: Format::Srt,
+        quality: "none",
+    });
+    InlineKeyboardMarkup::new(vec![vec![default], mp3.to_vec(), mp4.to_vec(), vec![srt]])
+}
+
+pub fn cancel(request: i64) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new(vec![vec![button(Action::Cancel { request })]])
+}
+
+pub fn settings() -> InlineKeyboardMarkup {
+    let rows = [Format::Mp3, Format::Mp4, Format::Srt].map(|format| {
+        format
+            .qualities()
+            .iter()
+            .map(|q| button(Action::Setting { format, quality: q }))
+            .collect::<Vec<_>>()
+    });
+    InlineKeyboardMarkup::new(rows)
+}

@@ -1,0 +1,174 @@
+//! The Telegram bot: teloxide long polling against `TELOXIDE_API_URL`, on top of the download pipeline.
+
+mod callback;
+mod commands;
+mod delivery;
+mod handlers;
+mod health;
+mod keyboards;
+mod retry;
+mod store;
+mod texts;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use teloxide::dispatching::{Dispatcher, UpdateFilterExt, UpdateHandler};
+use teloxide::error_handlers::LoggingErrorHandler;
+use teloxide::prelude::*;
+use teloxide::types::{BotCommand, BotCommandScope, Recipient};
+use teloxide::utils::command::BotCommands;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+use crate::db::Database;
+use crate::downloads::Downloads;
+use crate::plans::Limits;
+use crate::supervisor::Supervisor;
+pub use commands::{AdminCommand, Command};
+
+type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+type HandlerResult = Result<(), HandlerError>;
+
+/// What every handler needs.
+pub struct Ctx {
+    pub downloads: Downloads,
+    pub database: Database,
+    pub supervisor: Supervisor,
+    pub admins: HashSet<i64>,
+    pub limits: Limits,
+    pub max_file_mb: u64,
+    pub started: Instant,
+    /// Per-request cancel signals of running deliveries.
+    cancels: Mutex<HashMap<i64, oneshot::Sender<()>>>,
+}
+
+impl Ctx {
+    pub fn new(
+        config: &Config,
+        downloads: Downloads,
+        database: Database,
+        supervisor: Supervisor,
+        started: Instant,
+    ) -> Ctx {
+        Ctx {
+            downloads,
+            database,
+            supervisor,
+            admins: config.admin_ids.iter().copied().collect(),
+            limits: config.limits,
+            max_file_mb: config.max_file_size_mb,
+            started,
+            cancels: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn is_admin(&self, user_id: i64) -> bool {
+        self.admins.contains(&user_id)
+    }
+}
+
+/// The handler tree: commands, admin commands, links, button presses.
+pub fn schema() -> UpdateHandler<HandlerError> {
+    let messages = Update::filter_message()
+        .branch(dptree::entry().filter_command::<Command>().endpoint(handlers::command))
+        .branch(
+            dptree::entry()
+                .filter_command::<AdminCommand>()
+                .endpoint(handlers::admin_command),
+        )
+        .endpoint(handlers::text);
+    dptree::entry()
+        .branch(messages)
+        .branch(Update::filter_callback_query().endpoint(handlers::callback))
+}
+
+/// The bot: `setMyCommands`, the deliveries a restart interrupted, then long polling until `shutdown`.
+pub async fn run(config: &Config, ctx: Arc<Ctx>, shutdown: CancellationToken) {
+    let Some(token) = config.bot_token.as_ref() else { return };
+    let url = match reqwest_url(&config.api_url) {
+        Some(u) => u,
+        None => {
+            error!(url = %config.api_url, "TELOXIDE_API_URL is not a valid URL; the bot stays off");
+            return;
+        }
+    };
+    let bot = Bot::new(token.expose()).set_api_url(url);
+
+    // Telegram may be unreachable at start: keep trying; the rest of the daemon runs meanwhile.
+    let mut backoff = Duration::from_secs(1);
+    let me = loop {
+        match bot.get_me().await {
+            Ok(me) => break me,
+            Err(e) => {
+                warn!(error = %e, retry_in = ?backoff, "Telegram is not reachable yet");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+        }
+    };
+    info!(username = %me.username(), "Telegram bot connected");
+    register_commands(&bot, &ctx.admins).await;
+    delivery::resume(&bot, &ctx).await;
+
+    let mut dispatcher = Dispatcher::builder(bot, schema())
+        .dependencies(dptree::deps![ctx])
+        .default_handler(|_| async {})
+        .error_handler(LoggingErrorHandler::with_custom_text("a bot handler failed"))
+        .build();
+    let stop = dispatcher.shutdown_token();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        loop {
+            match stop.shutdown() {
+                Ok(done) => {
+                    done.await;
+                    return;
+                }
+                // Not dispatching yet: try again in a moment.
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
+    dispatcher.dispatch().await;
+    info!("Telegram bot stopped");
+}
+
+fn reqwest_url(s: &str) -> Option<url::Url> {
+    url::Url::parse(s).ok()
+}
+
+/// Registers the command menus: users see theirs, each admin also sees the admin commands.
+async fn register_commands(bot: &Bot, admins: &HashSet<i64>) {
+    // Telegram wants command names without the slash that teloxide's descriptions carry.
+    let bare = |cmds: Vec<BotCommand>| -> Vec<BotCommand> {
+        cmds.into_iter()
+            .map(|c| BotCommand::new(c.command.trim_start_matches('/'), c.description))
+            .collect()
+    };
+    let users = bare(Command::bot_commands());
+    if let Err(e) = retry::retrying("setMyCommands", Duration::from_secs(60), || {
+        bot.set_my_commands(users.clone()).send()
+    })
+    .await
+    {
+        warn!(error = %e, "could not register the bot's commands");
+    }
+    let mut all = users.clone();
+    all.extend(bare(AdminCommand::bot_commands()));
+    for admin in admins {
+        let scope = BotCommandScope::Chat {
+            chat_id: Recipient::Id(ChatId(*admin)),
+        };
+        let request = || bot.set_my_commands(all.clone()).scope(scope.clone()).send();
+        if let Err(e) = retry::retrying("setMyCommands (admin)", Duration::from_secs(60), request).await {
+            warn!(admin, error = %e, "could not register the admin commands");
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Every reply the bot writes, in one place, so tests can assert on them.
+
+use std::time::Duration;
+
+use doradura_proto::types::{ErrorType, Format};
+
+use crate::plans::{Plan, Refusal};
+
+pub fn start(first_name: &str) -> String {
+    format!(
+        "👋 Hi, {first_name}! I turn links into files.\n\n\
+         Send me a link to a video or a song page, pick MP3, MP4 or subtitles, and I send the file back here.\n\n\
+         /settings sets your default format · /help lists every command"
+    )
+}
+
+pub fn help(commands: &str) -> String {
+    format!("Send me a link (http:// or https://) to get its audio, video or subtitles.\n\n{commands}")
+}
+
+pub const NOT_A_LINK: &str =
+    "Send me a link (http:// or https://) to a video or a song page, and I'll send back the file.";
+pub const CHOOSE_FORMAT: &str = "What should I make of this link?";
+pub const ADMIN_ONLY: &str = "⛔ This command is for the bot's administrators.";
+pub const BUTTON_INVALID: &str = "This button is not valid.";
+pub const BUTTON_NOT_YOURS: &str = "This button belongs to someone else's message.";
+pub const LINK_EXPIRED: &str = "This link has expired. Send it again.";
+pub const ALREADY_REQUESTED: &str = "Already on its way.";
+pub const REQUEST_GONE: &str = "This download no longer exists.";
+pub const REQUEST_FINISHED: &str = "This download has already finished.";
+pub const CANCELLING: &str = "Cancelling…";
+pub const NOTHING_TO_CANCEL: &str = "You have no downloads running.";
+pub const TRY_LATER: &str = "⚠️ Something went wrong on my side. Please try again in a minute.";
+
+pub fn cancelled_count(n: usize) -> String {
+    if n == 1 {
+        "✖️ Cancelled your download.".into()
+    } else {
+        format!("✖️ Cancelled your {n} downloads.")
+    }
+}
+
+pub fn choice(format: Format, quality: &str) -> String {
+    match format {
+        Format::Mp3 => format!("🎵 MP3 {quality}"),
+        Format::Mp4 if quality == "best" => "🎬 MP4 best".to_string(),
+        Format::Mp4 => format!("🎬 MP4 {quality}"),
+        Format::Srt => "📝 Subtitles (SRT)".to_string(),
+    }
+}
+
+pub fn settings(format: Format, quality: &str) -> String {
+    format!(
+        "⚙️ Your default: {}\nPick another one below; it is offered first for every link.",
+        choice(format, quality)
+    )
+}
+
+pub fn settings_saved(format: Format, quality: &str) -> String {
+    format!("✅ Your default is now {}.", choice(format, quality))
+}
+
+pub fn queued(position: u32) -> String {
+    if position == 0 {
+        "⏳ Queued: you are next.".to_string()
+    } else {
+        format!("⏳ Queued: {position} ahead of you.")
+    }
+}
+
+pub fn progress(percent: f32) -> String {
+    format!("⬇️ Downloading… {percent:.0}%")
+}
+
+pub const SENDING: &str = "📤 Sending the file…";
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs().max(1);
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, s / 60 % 60),
+    }
+}
+
+pub fn refusal(r: Refusal, plan: Plan) -> String {
+    let upgrade = match plan {
+        Plan::Free => "\nPremium and VIP plans have shorter waits and larger quotas.",
+        Plan::Premium => "\nVIP has no wait and no quota.",
+        Plan::Vip => "",
+    };
+    match r {
+        Refusal::Cooldown { wait, cooldown } => format!(
+            "⏳ Please wait {} before your next download ({} plan: one every {}).{upgrade}",
+            human(wait),
+            plan.title(),
+            human(cooldown)
+        ),
+        Refusal::Quota { quota, resets_in } => format!(
+            "📅 You have used your {quota} downloads for today ({} plan). The quota resets at 00:00 UTC, in {}.{upgrade}",
+            plan.title(),
+            human(resets_in)
+        ),
+    }
+}
+
+/// A failed download in plain words.
+pub fn failure(error: ErrorType, max_file_mb: u64) -> String {
+    match error {
+        ErrorType::Unavailable => {
+            "😕 This video is unavailable: it may have been removed or made private, or the link is wrong.".into()
+        }
+        ErrorType::GeoBlocked => "🌍 This video is not available in the region the bot runs in.".into(),
+        ErrorType::AgeRestricted => "🔞 This video is age-restricted and cannot be downloaded.".into(),
+        ErrorType::AuthRequired => {
+            "🔒 This content needs a login (private or members-only), so I cannot get it.".into()
+        }
+        ErrorType::UnsupportedUrl => "🤷 I can't download from this link. Send a link to a video or audio page.".into(),
+        ErrorType::Network => "📡 The site could not be reached. Please try again later.".into(),
+        ErrorType::Timeout => "⏱ The download took too long and was stopped. Try a lower quality.".into(),
+        ErrorType::TooLarge => {
+            format!("📦 The file is larger than {max_file_mb} MB, the most I can send. Try a lower quality or MP3.")
+        }
+        ErrorType::Postprocessing => "🛠 The file could not be converted to that format. Try another one.".into(),
+        ErrorType::DiskFull | ErrorType::YtdlpMissing => {
+            "🛠 Downloads are unavailable right now. Please try again later.".into()
+        }
+        ErrorType::Cancelled => "✖️ Download cancelled.".into(),
+        ErrorType::Unknown => "⚠️ This download failed. Please try again later.".into(),
+    }
+}
+
+pub const SEND_FAILED: &str = "⚠️ The file was ready but could not be sent. Please request it again.";
+
+/// `1:02:03` or `2:03`.
+pub fn clock(secs: u64) -> String {
+    if secs >= 3600 {
+        format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+    } else {
+        format!("{}:{:02}", secs / 60, secs % 60)
+    }
+}
+
+/// `4.2 MB`.
+pub fn size(bytes: u64) -> String {
+    if bytes >= 1_000_000 {
+        format!("{:.1} MB", bytes as f64 / 1e6)
+    } else {
+        format!("{} KB", bytes.div_ceil(1000))
+    }
+}
+
+/// The caption of a delivered file: title, duration, size.
+pub fn caption(title: &str, duration_s: f64, bytes: u64) -> String {
+    let title: String = title.chars().take(800).collect();
+    let mut parts = Vec::new();
+    if duration_s > 0.0 {
+        parts.push(format!("⏱ {}", clock(duration_s.round() as u64)));
+    }
+    parts.push(format!("💾 {}", size(bytes)));
+    if title.is_empty() {
+        parts.join(" · ")
+    } else {
+        format!("{title}\n{}", parts.join(" · "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_type_has_plain_words() {
+        for e in ErrorType::ALL {
+            let text = failure(*e, 50);
+            assert!(!text.contains('_') && text.len() > 15, "{e}: {text}");
+        }
+        assert!(failure(ErrorType::TooLarge, 50).contains("50 MB"));
+    }
+
+    #[test]
+    fn captions_and_refusals_read_naturally() {
+        assert_eq!(caption("Song", 185.4, 4_200_000), "Song\n⏱ 3:05 · 💾 4.2 MB");
+        assert_eq!(caption("", 0.0, 900), "💾 1 KB");
+        assert_eq!(clock(3723), "1:02:03");
+        let r = Refusal::Cooldown {
+            wait: Duration::from_secs(25),
+            cooldown: Duration::from_secs(30),
+        };
+        assert_eq!(
+            refusal(r, Plan::Free),
+            "⏳ Please wait 25 s before your next download (Free plan: one every 30 s).\n\
+             Premium and VIP plans have shorter waits and larger quotas."
+        );
+        let q = Refusal::Quota {
+            quota: 10,
+            resets_in: Duration::from_secs(5 * 3600 + 12 * 60),
+        };
+        assert!(refusal(q, Plan::Premium).contains("your 10 downloads for today (Premium plan)"));
+        assert!(refusal(q, Plan::Premium).contains("in 5 h 12 min"));
+    }
+}

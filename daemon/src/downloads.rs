@@ -1,0 +1,73 @@
+//! Requesting and cancelling downloads: what doradurctl and the bot share.
+
+use doradura_proto::types::ErrorType;
+
+use crate::db::Database;
+use crate::hub::{Hub, Outcome, Watch};
+use crate::queue::{self, CancelOutcome, Enqueued, NewTask, QueueError, QueuePolicy};
+use crate::supervisor::Supervisor;
+use crate::urlcheck::{self, UrlError};
+
+#[derive(Clone)]
+pub struct Downloads {
+    pub database: Database,
+    pub hub: Hub,
+    pub supervisor: Supervisor,
+    pub queue: QueuePolicy,
+    pub allow_private_hosts: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    #[error("{0}")]
+    Full(String),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl Downloads {
+    pub async fn check_url(&self, raw: &str) -> Result<String, UrlError> {
+        urlcheck::check(raw, self.allow_private_hosts).await
+    }
+
+    /// Queues `new` (or joins an identical task in flight), starts watching it, and wakes the workers.
+    pub async fn enqueue(&self, new: NewTask) -> Result<(Enqueued, Watch), RequestError> {
+        let policy = self.queue;
+        let enqueued = self
+            .database
+            .call(move |c| queue::enqueue(c, &new, crate::now_ms(), &policy))
+            .await
+            .map_err(|e| RequestError::Database(e.to_string()))?
+            .map_err(|e| match e {
+                QueueError::Full { .. } => RequestError::Full(e.to_string()),
+                QueueError::Db(e) => RequestError::Database(e.to_string()),
+            })?;
+        let watch = self.hub.watch(enqueued.id);
+        self.supervisor.kick().await;
+        Ok((enqueued, watch))
+    }
+
+    /// Cancels a task for everyone waiting for it.
+    pub async fn cancel(&self, task: u64) -> Result<CancelOutcome, RequestError> {
+        let outcome = self
+            .database
+            .call(move |c| queue::cancel(c, task, crate::now_ms()))
+            .await
+            .map_err(|e| RequestError::Database(e.to_string()))?
+            .map_err(|e| RequestError::Database(e.to_string()))?;
+        match outcome {
+            CancelOutcome::Cancelled => self.hub.finish(
+                task,
+                Outcome::Failed {
+                    error: ErrorType::Cancelled,
+                    message: "cancelled".into(),
+                },
+            ),
+            CancelOutcome::Cancelling { worker } => self.supervisor.cancel_running(worker, task).await,
+            CancelOutcome::NotFound | CancelOutcome::AlreadyFinished => {}
+        }
+        Ok(outcome)
+    }
+}
