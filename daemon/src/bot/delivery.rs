@@ -50,6 +50,21 @@ pub async fn resume(bot: &Bot, ctx: &Arc<Ctx>) {
         let watch = ctx.downloads.hub.watch(request.task_id);
         start(bot.clone(), ctx.clone(), request, watch, None);
     }
+    let orphans = match ctx.database.call(|c| store::close_orphans(c, crate::now_ms())).await {
+        Ok(Ok(o)) => o,
+        _ => return warn!("cannot close the requests interrupted by a restart"),
+    };
+    for request in orphans {
+        let mut status = Status {
+            bot,
+            chat: ChatId(request.chat_id),
+            message: request.status_message_id.map(MessageId),
+            request: request.id,
+            last_text: String::new(),
+            last_edit: None,
+        };
+        status.show(texts::INTERRUPTED.to_string(), false, true).await;
+    }
 }
 
 struct Status<'a> {

@@ -150,6 +150,27 @@ pub fn waiting_in_flight(conn: &Connection) -> rusqlite::Result<Vec<Request>> {
     .collect()
 }
 
+/// Ends every waiting request whose task finished while nobody followed it (the daemon was down): its file is
+/// gone. Returns them, so their users can be told.
+pub fn close_orphans(conn: &Connection, now_ms: i64) -> rusqlite::Result<Vec<Request>> {
+    let orphans: Vec<Request> = conn
+        .prepare(&format!(
+            "SELECT {} FROM task_requests r JOIN download_tasks t ON t.id = r.task_id
+              WHERE r.state = 'waiting' AND t.state NOT IN ('queued', 'running') ORDER BY r.id",
+            REQUEST_COLUMNS
+                .split(", ")
+                .map(|c| format!("r.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))?
+        .query_map([], request_from_row)?
+        .collect::<Result<_, _>>()?;
+    for r in &orphans {
+        finish_request(conn, r.id, "failed", Some("unknown"), now_ms)?;
+    }
+    Ok(orphans)
+}
+
 /// Ends a waiting request; `false` if it had already ended.
 pub fn finish_request(
     conn: &Connection,
@@ -183,4 +204,59 @@ pub fn usage(conn: &Connection, user_id: i64, since_ms: i64) -> rusqlite::Result
         params![user_id, since_ms],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::db::migrate(&mut c).unwrap();
+        c
+    }
+
+    fn task(c: &Connection, state: &str) -> u64 {
+        c.execute(
+            "INSERT INTO download_tasks (url, format, quality, priority, priority_rank, state, created_at_ms)
+             VALUES ('https://a/b', 'mp3', '320k', 'low', 2, ?1, 0)",
+            [state],
+        )
+        .unwrap();
+        c.last_insert_rowid() as u64
+    }
+
+    #[test]
+    fn requests_of_tasks_that_ended_unfollowed_are_closed_and_others_resumed() {
+        let c = db();
+        let running = task(&c, "running");
+        let done = task(&c, "done");
+        let a = add_request(&c, running, 1, 1, 10, 9, "mp3", "320k", 0).unwrap();
+        let b = add_request(&c, done, 2, 2, 11, 8, "mp3", "320k", 0).unwrap();
+        assert_eq!(
+            waiting_in_flight(&c).unwrap().iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![a]
+        );
+        let closed = close_orphans(&c, 5).unwrap();
+        assert_eq!(closed.iter().map(|r| r.id).collect::<Vec<_>>(), vec![b]);
+        assert_eq!(request(&c, b).unwrap().unwrap().state, "failed");
+        assert_eq!(request(&c, a).unwrap().unwrap().state, "waiting");
+    }
+
+    #[test]
+    fn usage_counts_today_and_not_failures() {
+        let c = db();
+        let t = task(&c, "queued");
+        let ok = add_request(&c, t, 7, 7, 1, 1, "mp3", "320k", 1_000).unwrap();
+        let failed = add_request(&c, t, 7, 7, 2, 2, "mp3", "320k", 2_000).unwrap();
+        add_request(&c, t, 7, 7, 3, 3, "mp3", "320k", 50).unwrap();
+        finish_request(&c, failed, "failed", Some("network"), 3_000).unwrap();
+        assert!(
+            !finish_request(&c, failed, "delivered", None, 3_001).unwrap(),
+            "an ended request stays ended"
+        );
+        finish_request(&c, ok, "delivered", None, 3_000).unwrap();
+        assert_eq!(usage(&c, 7, 100).unwrap(), (Some(2_000), 1));
+        assert_eq!(usage(&c, 8, 0).unwrap(), (None, 0));
+    }
 }
