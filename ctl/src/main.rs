@@ -49,6 +49,8 @@ enum Command {
     },
     /// Cancel a task, waiting or running.
     Cancel { task: u64 },
+    /// The daemon's metrics grouped by category: performance, business, engagement or system (all without one).
+    Metrics { category: Option<String> },
 }
 
 /// The socket to use when `--socket` is not given.
@@ -96,6 +98,7 @@ fn main() -> ExitCode {
             }
             Command::Queue { all } => commands::queue::run(channel, all, cli.json).await,
             Command::Cancel { task } => commands::cancel::run(channel, task, cli.json).await,
+            Command::Metrics { category } => commands::metrics::run(channel, category, cli.json).await,
         }
     });
     match result {

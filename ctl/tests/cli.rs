@@ -10,7 +10,7 @@ fn help_lists_every_command() {
         .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for cmd in ["status", "download", "queue", "cancel"] {
+    for cmd in ["status", "download", "queue", "cancel", "metrics"] {
         assert!(
             text.lines().any(|l| l.trim_start().starts_with(cmd)),
             "{cmd} missing from:\n{text}"

@@ -1,9 +1,12 @@
 //! Requesting and cancelling downloads: what doradurctl and the bot share.
 
+use std::sync::Arc;
+
 use doradura_proto::types::ErrorType;
 
 use crate::db::Database;
 use crate::hub::{Hub, Outcome, Watch};
+use crate::metrics::Metrics;
 use crate::queue::{self, CancelOutcome, Enqueued, NewTask, QueueError, QueuePolicy};
 use crate::supervisor::Supervisor;
 use crate::urlcheck::{self, UrlError};
@@ -15,6 +18,7 @@ pub struct Downloads {
     pub supervisor: Supervisor,
     pub queue: QueuePolicy,
     pub allow_private_hosts: bool,
+    pub metrics: Arc<Metrics>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,23 +33,36 @@ pub enum RequestError {
 
 impl Downloads {
     pub async fn check_url(&self, raw: &str) -> Result<String, UrlError> {
-        urlcheck::check(raw, self.allow_private_hosts).await
+        let checked = urlcheck::check(raw, self.allow_private_hosts).await;
+        if checked.is_err() {
+            self.metrics.error("validation");
+        }
+        checked
     }
 
     /// Queues `new` (or joins an identical task in flight), starts watching it, and wakes the workers.
     pub async fn enqueue(&self, new: NewTask) -> Result<(Enqueued, Watch), RequestError> {
         let policy = self.queue;
+        let format = new.format;
         let enqueued = self
             .database
             .call(move |c| queue::enqueue(c, &new, crate::now_ms(), &policy))
             .await
             .map_err(|e| RequestError::Database(e.to_string()))?
             .map_err(|e| match e {
-                QueueError::Full { .. } => RequestError::Full(e.to_string()),
-                QueueError::Db(e) => RequestError::Database(e.to_string()),
+                QueueError::Full { .. } => {
+                    self.metrics.error("queue");
+                    RequestError::Full(e.to_string())
+                }
+                QueueError::Db(e) => {
+                    self.metrics.error("database");
+                    RequestError::Database(e.to_string())
+                }
             })?;
+        self.metrics.format_requested(format);
         let watch = self.hub.watch(enqueued.id);
         self.supervisor.kick().await;
+        crate::metrics::refresh_depth(&self.database, &self.metrics).await;
         Ok((enqueued, watch))
     }
 
@@ -68,6 +85,7 @@ impl Downloads {
             CancelOutcome::Cancelling { worker } => self.supervisor.cancel_running(worker, task).await,
             CancelOutcome::NotFound | CancelOutcome::AlreadyFinished => {}
         }
+        crate::metrics::refresh_depth(&self.database, &self.metrics).await;
         Ok(outcome)
     }
 }

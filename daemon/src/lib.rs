@@ -8,6 +8,7 @@ pub mod db;
 pub mod downloads;
 pub mod hub;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod plans;
 pub mod queue;
@@ -30,6 +31,9 @@ use control::{ControlService, Phase, WorkerLinkService};
 use db::{Database, DbError};
 use downloads::Downloads;
 use hub::Hub;
+use metrics::Metrics;
+use metrics::http::{BotState, BotStatus};
+use std::sync::Arc;
 use supervisor::tasks as supervisor_tasks;
 use supervisor::{Deps, Supervisor};
 
@@ -51,6 +55,11 @@ pub enum DaemonError {
     },
     #[error("cannot recover the queue: {0}")]
     Recover(rusqlite::Error),
+    #[error("cannot bind the metrics server on {addr} (check METRICS_BIND and METRICS_PORT): {source}")]
+    MetricsBind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Milliseconds since the Unix epoch: the queue's clock.
@@ -95,6 +104,34 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
         );
     }
     let spool = prepare_spool(&config.download_dir)?;
+    let metrics = Arc::new(Metrics::new());
+    {
+        let m = metrics.clone();
+        database
+            .call(move |c| metrics::restore(c, &m))
+            .await?
+            .map_err(DaemonError::Recover)?;
+    }
+    let bot_status = Arc::new(BotStatus::default());
+    bot_status.set(if config.bot_token.is_some() {
+        BotState::Connecting
+    } else {
+        BotState::Disabled
+    });
+    let http = match config.metrics_enabled {
+        true => {
+            let addr = std::net::SocketAddr::new(config.metrics_bind, config.metrics_port);
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| DaemonError::MetricsBind { addr, source })?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| DaemonError::MetricsBind { addr, source })?;
+            info!(address = %bound, "metrics served on http://{bound}/metrics");
+            Some((listener, bound))
+        }
+        false => None,
+    };
 
     notify::status("binding control socket");
     let listener = socket::bind(&config.control_socket).await?;
@@ -111,6 +148,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
             database: database.clone(),
             hub: hub.clone(),
             spool,
+            metrics: metrics.clone(),
         },
     );
 
@@ -120,7 +158,21 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
         supervisor: supervisor.clone(),
         queue: config.queue,
         allow_private_hosts: config.allow_private_hosts,
+        metrics: metrics.clone(),
     };
+    let http_stop = CancellationToken::new();
+    let metrics_address = http.as_ref().map(|(_, a)| a.to_string()).unwrap_or_default();
+    if let Some((listener, _)) = http {
+        let state = metrics::http::HttpState {
+            metrics: metrics.clone(),
+            database: database.clone(),
+            supervisor: supervisor.clone(),
+            bot: bot_status.clone(),
+            token: config.metrics_auth_token.clone(),
+        };
+        tokio::spawn(metrics::http::serve(listener, state, http_stop.clone()));
+    }
+    let refresher = tokio::spawn(refresh_metrics(metrics.clone(), database.clone(), started));
 
     let server_stop = CancellationToken::new();
     let server = tonic::transport::Server::builder()
@@ -134,6 +186,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
             phase: phase.clone(),
             database: database.clone(),
             downloads: downloads.clone(),
+            metrics: metrics.clone(),
+            metrics_address,
         }))
         .serve_with_incoming_shutdown(
             UnixListenerStream::new(listener.into_inner()),
@@ -169,6 +223,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
                     database.clone(),
                     supervisor.clone(),
                     started,
+                    bot_status.clone(),
                 );
                 let (config, stop) = (config.clone(), bot_stop.clone());
                 Some(tokio::spawn(async move {
@@ -199,6 +254,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
     // Followers of unfinished tasks are told the daemon is stopping, then the server drains their streams.
     hub.close();
     server_stop.cancel();
+    http_stop.cancel();
+    refresher.abort();
     match tokio::time::timeout(Duration::from_secs(5), server).await {
         Ok(Ok(Err(e))) => error!(error = %e, "control server ended with an error"),
         Ok(_) => {}
@@ -208,6 +265,29 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
     database.checkpoint().await;
     info!("stopped");
     Ok(())
+}
+
+/// Uptime every second; DAU, MAU and total users every minute.
+async fn refresh_metrics(metrics: Arc<Metrics>, database: Database, started: Instant) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut counted = 0;
+    for ticks in 1u64.. {
+        tick.tick().await;
+        let up = started.elapsed().as_secs();
+        metrics.uptime.inc_by(up.saturating_sub(counted));
+        counted = counted.max(up);
+        if ticks.is_multiple_of(60) {
+            let m = metrics.clone();
+            if !matches!(
+                database
+                    .call(move |c| metrics::refresh_users(c, &m, now_ms() / 1000))
+                    .await,
+                Ok(Ok(()))
+            ) {
+                metrics.error("database");
+            }
+        }
+    }
 }
 
 /// Pings the systemd watchdog while the supervisor answers; a hung supervisor stops the pings.

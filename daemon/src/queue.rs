@@ -34,6 +34,8 @@ pub struct Task {
     pub quality: String,
     pub priority: Priority,
     pub attempts: u32,
+    /// Set on the first lease only: how long the task waited in the queue.
+    pub queue_wait_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +131,7 @@ fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
         quality: row.get(3)?,
         priority: parse_col(row, 4)?,
         attempts: row.get(5)?,
+        queue_wait_ms: None,
     })
 }
 
@@ -228,9 +231,29 @@ pub fn lease(conn: &mut Connection, worker: u32, now_ms: i64) -> rusqlite::Resul
           WHERE id = ?1",
         params![task.id, worker, now_ms],
     )?;
+    if task.attempts == 0 {
+        task.queue_wait_ms = tx
+            .query_row(
+                "SELECT queue_wait_ms FROM download_tasks WHERE id = ?1",
+                [task.id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+    }
     tx.commit()?;
     task.attempts += 1;
     Ok(Some(task))
+}
+
+/// What the metrics need of a task: its format, quality and time from request to now (or to its end).
+pub fn labels(conn: &Connection, id: u64) -> rusqlite::Result<Option<(Format, String, i64)>> {
+    conn.query_row(
+        "SELECT format, quality, COALESCE(total_ms, 0) FROM download_tasks WHERE id = ?1",
+        [id],
+        |r| Ok((parse_col(r, 0)?, r.get(1)?, r.get(2)?)),
+    )
+    .optional()
 }
 
 /// Records a finished download. A task whose cancel was requested meanwhile ends cancelled; `false` then.
@@ -576,8 +599,12 @@ mod tests {
     fn success_records_timings() {
         let mut c = db();
         let t = enqueue(&mut c, &req("https://a/1", Priority::Low), 1_000, &POLICY).unwrap();
-        lease(&mut c, 1, 1_250).unwrap().unwrap();
+        assert_eq!(lease(&mut c, 1, 1_250).unwrap().unwrap().queue_wait_ms, Some(250));
         assert!(succeed(&mut c, t.id, &success(), 2_500).unwrap());
+        assert_eq!(
+            labels(&c, t.id).unwrap(),
+            Some((Format::Mp3, "320k".to_string(), 1_500))
+        );
         let (wait, total, ytdlp, bytes): (i64, i64, i64, i64) = c
             .query_row(
                 "SELECT queue_wait_ms, total_ms, ytdlp_ms, bytes FROM download_tasks WHERE id = ?1",

@@ -135,6 +135,40 @@ impl NotifySocket {
     }
 }
 
+/// A plain HTTP/1.0 GET: (status code, body).
+pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status line"))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// A free TCP port on loopback (bound and released; good enough for a test's own server).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Live processes whose parent is `pid`.
 pub fn children(pid: u32) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -218,6 +252,11 @@ impl DaemonBuilder {
         self.env
             .insert(key.into(), value.as_ref().to_string_lossy().into_owned());
         self
+    }
+
+    /// Serves /metrics on a free loopback port.
+    pub fn metrics_on(self) -> Self {
+        self.env("METRICS_ENABLED", "true").env("METRICS_PORT", "0")
     }
 
     pub fn notify(mut self, socket: &NotifySocket) -> Self {
@@ -346,6 +385,13 @@ impl Daemon {
             .args(args)
             .output()
             .expect("run doradurctl")
+    }
+
+    /// The address /metrics is served on (the daemon is started with METRICS_PORT=0 by `metrics_on()`).
+    pub fn metrics_address(&self) -> String {
+        wait_for(Duration::from_secs(30), "the metrics address", || {
+            self.status()?["metrics_address"].as_str().map(str::to_string)
+        })
     }
 
     /// `doradurctl --json status`, or `None` while the daemon does not answer.

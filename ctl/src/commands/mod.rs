@@ -2,6 +2,7 @@
 
 pub mod cancel;
 pub mod download;
+pub mod metrics;
 pub mod queue;
 pub mod status;
 

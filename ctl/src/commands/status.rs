@@ -16,6 +16,7 @@ struct StatusJson<'a> {
     pid: u32,
     state: &'a str,
     database: DatabaseJson<'a>,
+    metrics_address: Option<&'a str>,
     workers: Vec<WorkerJson<'a>>,
 }
 
@@ -56,6 +57,7 @@ fn to_json(r: &StatusReply) -> StatusJson<'_> {
             schema_version: r.schema_version,
             error: non_empty(&r.database_error),
         },
+        metrics_address: non_empty(&r.metrics_address),
         workers: r
             .workers
             .iter()
@@ -169,6 +171,7 @@ mod tests {
             database_path: "/var/lib/doradura/doradura.db".into(),
             schema_version: 2,
             database_error: String::new(),
+            metrics_address: "127.0.0.1:9090".into(),
             workers: vec![
                 WorkerStatus {
                     id: 0,

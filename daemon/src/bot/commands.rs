@@ -16,6 +16,18 @@ pub enum Command {
     Cancel,
 }
 
+impl Command {
+    /// The `command` label of `doradura_command_usage_total`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Start(_) => "start",
+            Command::Help => "help",
+            Command::Settings => "settings",
+            Command::Cancel => "cancel",
+        }
+    }
+}
+
 /// Commands for the user ids in ADMIN_IDS.
 #[derive(BotCommands, Clone, Debug, PartialEq)]
 #[command(rename_rule = "lowercase")]

@@ -215,7 +215,13 @@ async fn send_file(bot: &Bot, request: &Request, file: &Arc<SpoolFile>) -> Resul
         .map(|id| ReplyParameters::new(MessageId(id)).allow_sending_without_reply());
     let format: Format = request.format.parse().unwrap_or(Format::Mp3);
     let input = || InputFile::file(file.path.clone());
-    retry::retrying("send file", SEND_BUDGET, || async {
+    let started = Instant::now();
+    let kind = match format {
+        Format::Mp3 => "audio",
+        Format::Mp4 => "video",
+        Format::Srt => "document",
+    };
+    let sent = retry::retrying("send file", SEND_BUDGET, || async {
         match format {
             Format::Mp3 => {
                 let mut r = bot
@@ -250,5 +256,11 @@ async fn send_file(bot: &Bot, request: &Request, file: &Arc<SpoolFile>) -> Resul
             }
         }
     })
-    .await
+    .await;
+    if sent.is_ok()
+        && let Some(m) = retry::METRICS.get()
+    {
+        m.sent(kind, started.elapsed().as_secs_f64());
+    }
+    sent
 }

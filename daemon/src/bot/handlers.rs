@@ -33,6 +33,7 @@ fn record(ctx: &Ctx, user: &User, command: bool) {
         language_code: user.language_code.clone(),
     };
     let db = ctx.database.clone();
+    let metrics = ctx.downloads.metrics.clone();
     tokio::spawn(async move {
         let result = db
             .call(move |c| {
@@ -44,10 +45,20 @@ fn record(ctx: &Ctx, user: &User, command: bool) {
             })
             .await;
         match result {
-            Ok(Ok(true)) => info!("new user"),
+            Ok(Ok(true)) => {
+                info!("new user");
+                metrics.new_users.inc();
+                metrics.total_users.inc();
+            }
             Ok(Ok(false)) => {}
-            Ok(Err(e)) => warn!(error = %e, "recording a user failed"),
-            Err(e) => warn!(error = %e, "recording a user failed"),
+            Ok(Err(e)) => {
+                metrics.error("database");
+                warn!(error = %e, "recording a user failed")
+            }
+            Err(e) => {
+                metrics.error("database");
+                warn!(error = %e, "recording a user failed")
+            }
         }
     });
 }
@@ -66,6 +77,7 @@ async fn reply(bot: &Bot, msg: &Message, text: impl Into<String>) -> HandlerResu
 pub async fn command(bot: Bot, msg: Message, cmd: Command, ctx: Arc<Ctx>) -> HandlerResult {
     let Some(user) = msg.from.clone() else { return Ok(()) };
     record(&ctx, &user, true);
+    ctx.metrics().command(cmd.name());
     let user_id = user.id.0 as i64;
     match cmd {
         Command::Start(_) => reply(&bot, &msg, texts::start(&user.first_name)).await,
@@ -106,6 +118,7 @@ pub async fn command(bot: Bot, msg: Message, cmd: Command, ctx: Arc<Ctx>) -> Han
 pub async fn admin_command(bot: Bot, msg: Message, cmd: AdminCommand, ctx: Arc<Ctx>) -> HandlerResult {
     let Some(user) = msg.from.clone() else { return Ok(()) };
     record(&ctx, &user, true);
+    ctx.metrics().command(cmd.name());
     let user_id = user.id.0 as i64;
     if !ctx.is_admin(user_id) {
         warn!(user = user_id, command = cmd.name(), "admin command refused");
@@ -150,7 +163,10 @@ async fn check_limits(ctx: &Ctx, user_id: i64) -> Result<Result<plans::Plan, Str
         .await??;
     Ok(plans::check(ctx.limits.of(plan), now_ms, last, today)
         .map(|()| plan)
-        .map_err(|r| texts::refusal(r, plan)))
+        .map_err(|r| {
+            ctx.metrics().rate_limited(plan);
+            texts::refusal(r, plan)
+        }))
 }
 
 pub async fn text(bot: Bot, msg: Message, ctx: Arc<Ctx>) -> HandlerResult {

@@ -26,6 +26,7 @@ use tracing::{error, info, warn};
 use crate::config::Config;
 use crate::db::Database;
 use crate::downloads::Downloads;
+use crate::metrics::http::{BotState, BotStatus};
 use crate::plans::Limits;
 use crate::supervisor::Supervisor;
 pub use commands::{AdminCommand, Command};
@@ -42,6 +43,7 @@ pub struct Ctx {
     pub limits: Limits,
     pub max_file_mb: u64,
     pub started: Instant,
+    pub status: Arc<BotStatus>,
     /// Per-request cancel signals of running deliveries.
     cancels: Mutex<HashMap<i64, oneshot::Sender<()>>>,
 }
@@ -53,6 +55,7 @@ impl Ctx {
         database: Database,
         supervisor: Supervisor,
         started: Instant,
+        status: Arc<BotStatus>,
     ) -> Ctx {
         Ctx {
             downloads,
@@ -62,8 +65,13 @@ impl Ctx {
             limits: config.limits,
             max_file_mb: config.max_file_size_mb,
             started,
+            status,
             cancels: Mutex::new(HashMap::new()),
         }
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.downloads.metrics
     }
 
     pub fn is_admin(&self, user_id: i64) -> bool {
@@ -97,6 +105,7 @@ pub async fn run(config: &Config, ctx: Arc<Ctx>, shutdown: CancellationToken) {
         }
     };
     let bot = Bot::new(token.expose()).set_api_url(url);
+    let _ = retry::METRICS.set(ctx.downloads.metrics.clone());
 
     // Telegram may be unreachable at start: keep trying; the rest of the daemon runs meanwhile.
     let mut backoff = Duration::from_secs(1);
@@ -114,6 +123,7 @@ pub async fn run(config: &Config, ctx: Arc<Ctx>, shutdown: CancellationToken) {
         }
     };
     info!(username = %me.username(), "Telegram bot connected");
+    ctx.status.set(BotState::Connected);
     register_commands(&bot, &ctx.admins).await;
     delivery::resume(&bot, &ctx).await;
 

@@ -27,7 +27,32 @@ fn transient(e: &RequestError) -> bool {
 }
 
 /// Runs `op` until it succeeds, fails for good, or `budget` is spent.
-pub async fn retrying<T, F, Fut>(what: &str, budget: Duration, mut op: F) -> Result<T, RequestError>
+pub async fn retrying<T, F, Fut>(what: &str, budget: Duration, op: F) -> Result<T, RequestError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, RequestError>>,
+{
+    let started = Instant::now();
+    let result = attempt(what, budget, op).await;
+    if result.is_ok()
+        && what == "sendMessage"
+        && let Some(m) = METRICS.get()
+    {
+        m.sent("message", started.elapsed().as_secs_f64());
+    }
+    if let Err(e) = &result {
+        warn!(what, error = %e, "Telegram call failed for good");
+        if let Some(m) = METRICS.get() {
+            m.error("telegram_api");
+        }
+    }
+    result
+}
+
+/// Where Telegram send times and failures are counted; set once when the bot starts (one bot per process).
+pub static METRICS: std::sync::OnceLock<std::sync::Arc<crate::metrics::Metrics>> = std::sync::OnceLock::new();
+
+async fn attempt<T, F, Fut>(what: &str, budget: Duration, mut op: F) -> Result<T, RequestError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, RequestError>>,

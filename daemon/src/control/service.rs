@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use doradura_proto::control_server::Control;
 use doradura_proto::{
-    CancelReply, CancelRequest, DownloadRequest, ListQueueReply, ListQueueRequest, QueueEntry, StatusReply,
-    StatusRequest, WorkerStatus,
+    CancelReply, CancelRequest, DownloadRequest, ListQueueReply, ListQueueRequest, MetricsReply, MetricsRequest,
+    QueueEntry, StatusReply, StatusRequest, WorkerStatus,
 };
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
@@ -24,6 +24,8 @@ pub struct ControlService {
     pub phase: watch::Receiver<Phase>,
     pub database: Database,
     pub downloads: Downloads,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    pub metrics_address: String,
 }
 
 /// A database failure as the client sees it.
@@ -48,6 +50,7 @@ impl Control for ControlService {
             database_path: self.database.path().display().to_string(),
             schema_version: schema_version.as_ref().map_or(0, |v| *v),
             database_error: schema_version.err().unwrap_or_default(),
+            metrics_address: self.metrics_address.clone(),
             workers: workers
                 .into_iter()
                 .map(|w| WorkerStatus {
@@ -112,6 +115,12 @@ impl Control for ControlService {
             })
             .collect();
         Ok(Response::new(ListQueueReply { entries }))
+    }
+
+    async fn metrics(&self, _request: Request<MetricsRequest>) -> Result<Response<MetricsReply>, Status> {
+        Ok(Response::new(MetricsReply {
+            text: self.metrics.encode(),
+        }))
     }
 
     async fn cancel(&self, request: Request<CancelRequest>) -> Result<Response<CancelReply>, Status> {

@@ -19,8 +19,10 @@ use tracing::{error, info, warn};
 use crate::config::Config;
 use crate::db::Database;
 use crate::hub::Hub;
+use crate::metrics::Metrics;
 use crate::queue::Task;
 use state::{Action, Event, Exit, Slot, WorkerState};
+use std::sync::Arc;
 use tasks::Completion;
 
 /// How often idle workers look for work when nothing announced any (retries whose backoff ended).
@@ -106,6 +108,7 @@ pub struct Deps {
     pub hub: Hub,
     /// `DOWNLOAD_DIR`, absolute; each task works in `task-<id>` below it.
     pub spool: PathBuf,
+    pub metrics: Arc<Metrics>,
 }
 
 /// A cheap handle to the supervisor task.
@@ -135,6 +138,7 @@ impl Supervisor {
                 hub: deps.hub,
                 spool: deps.spool,
                 policy: config.queue,
+                metrics: deps.metrics,
             },
             tracker: tracker.clone(),
             tx: tx.clone(),
@@ -269,6 +273,7 @@ impl Actor {
                 },
             }
             self.dispatch();
+            self.update_gauges();
             if !self.shutdown_waiters.is_empty() && self.slots.iter().all(|s| s.slot.state == WorkerState::Stopped) {
                 info!("all workers stopped");
                 for w in self.shutdown_waiters.drain(..) {
@@ -391,6 +396,17 @@ impl Actor {
         }
     }
 
+    /// Workers by state, downloads in progress, and whether yt-dlp works on every connected worker.
+    fn update_gauges(&self) {
+        let m = &self.completion.metrics;
+        m.set_workers(self.slots.iter().map(|rt| rt.slot.state.name()));
+        m.downloads_in_progress
+            .set(self.slots.iter().filter(|rt| rt.slot.task.is_some()).count() as i64);
+        let connected: Vec<&SlotRuntime> = self.slots.iter().filter(|rt| rt.outbound.is_some()).collect();
+        let up = !connected.is_empty() && connected.iter().all(|rt| !rt.ytdlp_version.is_empty());
+        m.ytdlp_up.set(i64::from(up));
+    }
+
     /// Asks the database for a task for every idle slot that has not asked yet.
     fn dispatch(&mut self) {
         if !self.work_maybe || !self.shutdown_waiters.is_empty() {
@@ -437,6 +453,11 @@ impl Actor {
         let Some(task) = task else { return };
         // More may be waiting behind it.
         self.work_maybe = true;
+        if let Some(wait) = task.queue_wait_ms {
+            self.completion.metrics.queued_wait(task.priority, wait);
+        }
+        let completion = self.completion.clone();
+        tokio::spawn(async move { completion.refresh_depth().await });
         let usable = rt.generation == generation
             && matches!(rt.slot.state, WorkerState::Idle { .. })
             && !rt.slot.shutting_down
@@ -573,6 +594,7 @@ impl Actor {
                     }
                 }
                 Action::RestartScheduled { reason, delay } => {
+                    self.completion.metrics.worker_restarted(reason.as_str());
                     let rt = &self.slots[id];
                     warn!(
                         worker = id,

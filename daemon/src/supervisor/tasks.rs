@@ -10,6 +10,7 @@ use tracing::{error, info, warn};
 
 use crate::db::Database;
 use crate::hub::{Hub, Outcome, SpoolFile};
+use crate::metrics::Metrics;
 use crate::queue::{self, AfterFailure, QueuePolicy, Success};
 
 #[derive(Clone)]
@@ -18,6 +19,7 @@ pub struct Completion {
     pub hub: Hub,
     pub spool: PathBuf,
     pub policy: QueuePolicy,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The spool directory of a task.
@@ -86,13 +88,25 @@ impl Completion {
                 media_duration_s: r.duration_seconds,
                 ytdlp_ms: r.ytdlp_ms,
             };
-            match self.database.call(move |c| queue::succeed(c, id, &success, now)).await {
-                Ok(Ok(true)) => {
+            let recorded = self
+                .database
+                .call(move |c| Ok::<_, rusqlite::Error>((queue::succeed(c, id, &success, now)?, queue::labels(c, id)?)))
+                .await;
+            match recorded {
+                Ok(Ok((true, labels))) => {
                     info!(worker, task = id, bytes = r.bytes, ytdlp_ms = r.ytdlp_ms, "task done");
+                    if let Some((format, quality, total_ms)) = labels {
+                        self.metrics
+                            .download_done(format, &quality, total_ms as f64 / 1000.0, r.bytes);
+                        self.metrics.ytdlp_ran(format, r.ytdlp_ms as f64 / 1000.0);
+                    }
                     let file = SpoolFile::new(path, dir, r.title, r.duration_seconds);
                     self.hub.finish(id, Outcome::Done(Arc::new(file)));
                 }
-                Ok(Ok(false)) => {
+                Ok(Ok((false, labels))) => {
+                    if let Some((format, _, _)) = labels {
+                        self.metrics.download_failed(format, ErrorType::Cancelled);
+                    }
                     info!(
                         worker,
                         task = id,
@@ -107,6 +121,11 @@ impl Completion {
         } else {
             let error = r.error_type.parse().unwrap_or(ErrorType::Unknown);
             warn!(worker, task = id, error = error.as_str(), message = %r.error_message, "task failed");
+            if r.ytdlp_ms > 0
+                && let Ok(Ok(Some((format, _, _)))) = self.database.call(move |c| queue::labels(c, id)).await
+            {
+                self.metrics.ytdlp_ran(format, r.ytdlp_ms as f64 / 1000.0);
+            }
             self.failed(id, error, r.error_message, Some(r.ytdlp_ms)).await;
         }
     }
@@ -119,7 +138,7 @@ impl Completion {
             .database
             .call(move |c| queue::fail(c, id, error, &msg, ytdlp_ms, crate::now_ms(), &policy))
             .await;
-        self.after_failure(id, after, message);
+        self.after_failure(id, after, message).await;
     }
 
     /// Puts back the task of a worker that died or could not take it.
@@ -130,15 +149,46 @@ impl Completion {
             .database
             .call(move |c| queue::release(c, id, counts, crate::now_ms(), &policy))
             .await;
-        self.after_failure(id, after, "the worker running it died on every attempt".into());
+        self.after_failure(id, after, "the worker running it died on every attempt".into())
+            .await;
     }
 
-    fn after_failure(
+    /// Queued tasks by priority, read again after the queue changed.
+    pub async fn refresh_depth(&self) {
+        crate::metrics::refresh_depth(&self.database, &self.metrics).await;
+    }
+
+    async fn after_failure(
         &self,
         id: u64,
         after: Result<rusqlite::Result<AfterFailure>, crate::db::DbError>,
         message: String,
     ) {
+        let format = match self.database.call(move |c| queue::labels(c, id)).await {
+            Ok(Ok(Some((format, _, _)))) => Some(format),
+            _ => None,
+        };
+        match &after {
+            Ok(Ok(AfterFailure::Retry { .. })) => format.iter().for_each(|f| self.metrics.retried(*f)),
+            Ok(Ok(AfterFailure::Failed(error))) => {
+                if let Some(f) = format {
+                    self.metrics.download_failed(f, *error);
+                }
+                self.metrics.error(if *error == ErrorType::YtdlpMissing {
+                    "ytdlp"
+                } else {
+                    "download"
+                });
+            }
+            Ok(Ok(AfterFailure::Cancelled)) => {
+                if let Some(f) = format {
+                    self.metrics.download_failed(f, ErrorType::Cancelled);
+                }
+            }
+            Ok(Ok(AfterFailure::Stale)) => {}
+            Ok(Err(_)) | Err(_) => self.metrics.error("database"),
+        }
+        self.refresh_depth().await;
         match after {
             Ok(Ok(AfterFailure::Retry { at_ms })) => {
                 info!(task = id, in_ms = at_ms - crate::now_ms(), "task will be retried");
@@ -153,6 +203,7 @@ impl Completion {
 
     fn database_failed(&self, id: u64, dir: &Path, why: String) {
         error!(task = id, error = %why, "recording a finished task failed");
+        self.metrics.error("database");
         remove_dir(dir);
         self.hub.finish(
             id,

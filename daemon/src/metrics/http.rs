@@ -1,0 +1,154 @@
+//! The HTTP server: `GET /metrics` (text format 0.0.4, optionally behind a bearer token), `GET /health` (JSON,
+//! 200 or 503 naming what is not healthy), `GET /` (a page linking both).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::Metrics;
+use crate::config::Secret;
+use crate::db::Database;
+use crate::supervisor::Supervisor;
+
+/// Where the Telegram poller stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum BotState {
+    Disabled = 0,
+    Connecting = 1,
+    Connected = 2,
+}
+
+impl BotState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BotState::Disabled => "disabled",
+            BotState::Connecting => "connecting",
+            BotState::Connected => "connected",
+        }
+    }
+}
+
+/// Shared between the bot, which sets it, and `/health`, which reads it.
+#[derive(Default)]
+pub struct BotStatus(AtomicU8);
+
+impl BotStatus {
+    pub fn set(&self, s: BotState) {
+        self.0.store(s as u8, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> BotState {
+        match self.0.load(Ordering::Relaxed) {
+            1 => BotState::Connecting,
+            2 => BotState::Connected,
+            _ => BotState::Disabled,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct HttpState {
+    pub metrics: Arc<Metrics>,
+    pub database: Database,
+    pub supervisor: Supervisor,
+    pub bot: Arc<BotStatus>,
+    pub token: Option<Secret>,
+}
+
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .with_state(state)
+}
+
+pub async fn serve(listener: tokio::net::TcpListener, state: HttpState, stop: CancellationToken) {
+    if let Err(e) = axum::serve(listener, router(state))
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await
+    {
+        tracing::error!(error = %e, "the metrics server failed");
+    }
+}
+
+async fn index() -> Html<&'static str> {
+    Html(
+        "<!DOCTYPE html><html><head><title>doradura</title></head><body><h1>doradura</h1>\
+         <ul><li><a href=\"/metrics\">/metrics</a>: Prometheus metrics</li>\
+         <li><a href=\"/health\">/health</a>: health as JSON</li></ul></body></html>",
+    )
+}
+
+/// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn metrics(State(s): State<HttpState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &s.token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !same(given.as_bytes(), token.expose().as_bytes()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "a bearer token is required\n",
+            )
+                .into_response();
+        }
+    }
+    let metrics = s.metrics.clone();
+    let body = tokio::task::spawn_blocking(move || metrics.encode())
+        .await
+        .unwrap_or_default();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+async fn health(State(s): State<HttpState>) -> Response {
+    let database = s.database.schema_version().await;
+    let workers = s.supervisor.snapshot().await.unwrap_or_default();
+    let up = workers.iter().filter(|w| matches!(w.state, "idle" | "busy")).count();
+    let bot = s.bot.get();
+    let mut failing = Vec::new();
+    if database.is_err() {
+        failing.push("database");
+    }
+    if up == 0 {
+        failing.push("workers");
+    }
+    if bot == BotState::Connecting {
+        failing.push("bot");
+    }
+    let body = json!({
+        "status": if failing.is_empty() { "ok" } else { "unhealthy" },
+        "failing": failing,
+        "database": match &database {
+            Ok(v) => json!({"ok": true, "schema_version": v}),
+            Err(e) => json!({"ok": false, "error": e}),
+        },
+        "workers": {"ok": up > 0, "up": up, "total": workers.len()},
+        "bot": {"ok": bot != BotState::Connecting, "state": bot.as_str()},
+    });
+    let code = if failing.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, axum::Json(body)).into_response()
+}

@@ -1,0 +1,83 @@
+//! Figures that come from the database: counters restored at start-up so totals never go backwards across
+//! restarts, and user gauges computed from `user_activity`.
+
+use doradura_proto::types::{ErrorType, Format};
+use rusqlite::Connection;
+
+use super::Metrics;
+use super::catalog::{error_index, format_index};
+
+/// Adds the download history to the fresh counters (histograms start empty: their buckets are not stored).
+pub fn restore(conn: &Connection, m: &Metrics) -> rusqlite::Result<()> {
+    let mut st = conn.prepare(
+        "SELECT format, quality, COUNT(*), COALESCE(SUM(bytes), 0) FROM download_tasks
+          WHERE state = 'done' GROUP BY format, quality",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, u64>(2)?,
+            r.get::<_, u64>(3)?,
+        ))
+    })?;
+    for row in rows {
+        let (format, quality, n, bytes) = row?;
+        let Ok(format) = format.parse::<Format>() else { continue };
+        let i = m.success_index(format, &quality);
+        m.download_success[i].inc_by(n);
+        m.download_bytes[format_index(format)].inc_by(bytes);
+    }
+    let mut st = conn.prepare(
+        "SELECT format, COALESCE(error_type, 'unknown'), COUNT(*) FROM download_tasks
+          WHERE state IN ('failed', 'cancelled') GROUP BY format, error_type",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, u64>(2)?))
+    })?;
+    for row in rows {
+        let (format, error, n) = row?;
+        let (Ok(format), Ok(error)) = (format.parse::<Format>(), error.parse::<ErrorType>()) else {
+            continue;
+        };
+        m.download_failure[format_index(format)][error_index(error)].inc_by(n);
+    }
+    let mut st =
+        conn.prepare("SELECT format, COALESCE(SUM(MAX(attempts - 1, 0)), 0) FROM download_tasks GROUP BY format")?;
+    let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
+    for row in rows {
+        let (format, n) = row?;
+        if let Ok(format) = format.parse::<Format>() {
+            m.task_retries[format_index(format)].inc_by(n);
+        }
+    }
+    let new_users: u64 = conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
+    m.new_users.inc_by(new_users);
+    m.set_queue_depth(&crate::queue::depth(conn)?);
+    refresh_users(conn, m, crate::now_ms() / 1000)
+}
+
+/// DAU (today, UTC), MAU (the last 30 days) and total users, from the database.
+pub fn refresh_users(conn: &Connection, m: &Metrics, now_s: i64) -> rusqlite::Result<()> {
+    let today = crate::users::utc_date(now_s);
+    let month_ago = crate::users::utc_date(now_s - 29 * 86_400);
+    let (dau, mau, total): (i64, i64, i64) = conn.query_row(
+        "SELECT (SELECT COUNT(DISTINCT user_id) FROM user_activity WHERE activity_date = ?1),
+                (SELECT COUNT(DISTINCT user_id) FROM user_activity WHERE activity_date >= ?2),
+                (SELECT COUNT(*) FROM users)",
+        [&today, &month_ago],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    m.dau.set(dau);
+    m.mau.set(mau);
+    m.total_users.set(total);
+    Ok(())
+}
+
+/// Queued tasks by priority, read again after the queue changed.
+pub async fn refresh_depth(db: &crate::db::Database, m: &Metrics) {
+    match db.call(|c| crate::queue::depth(c)).await {
+        Ok(Ok(depth)) => m.set_queue_depth(&depth),
+        _ => m.error("database"),
+    }
+}
