@@ -108,6 +108,8 @@ pub struct Config {
     pub supervision: Supervision,
     pub queue: QueuePolicy,
     pub limits: Limits,
+    /// How often lapsed paid plans are ended.
+    pub plan_expiry_interval: Duration,
 }
 
 /// How workers are started, watched and restarted.
@@ -338,6 +340,7 @@ const FILE_KEYS: &[&str] = &[
     "premium_daily_quota",
     "vip_cooldown",
     "vip_daily_quota",
+    "plan_expiry_check_interval",
 ];
 
 /// Reads a TOML config file into `lower_case_name -> value as text`.
@@ -568,6 +571,7 @@ impl Config {
                 premium: l.plan_limits("PREMIUM_COOLDOWN", "PREMIUM_DAILY_QUOTA", 5, 100)?,
                 vip: l.plan_limits("VIP_COOLDOWN", "VIP_DAILY_QUOTA", 0, 0)?,
             },
+            plan_expiry_interval: l.duration("PLAN_EXPIRY_CHECK_INTERVAL", Duration::from_secs(3600))?,
         })
     }
 }

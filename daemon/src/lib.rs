@@ -10,6 +10,7 @@ pub mod hub;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
+pub mod payments;
 pub mod plans;
 pub mod queue;
 pub mod socket;

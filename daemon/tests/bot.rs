@@ -181,7 +181,7 @@ fn the_whole_journey_ends_with_the_audio_file_intact() {
         .collect();
     assert_eq!(
         names,
-        ["start", "help", "settings", "cancel"],
+        ["start", "help", "settings", "cancel", "plan"],
         "names without the slash, as Telegram requires"
     );
     let admin = registered
@@ -397,7 +397,13 @@ fn the_admin_gate_refuses_everyone_else_and_tells_admins_the_truth() {
         );
     }
     assert!(text.contains("Queue: high 0 · medium 0 · low 0"), "{text}");
-    assert!(text.contains("Database: ✅ ok (schema v3)"), "{text}");
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations"))
+        .unwrap()
+        .count();
+    assert!(
+        text.contains(&format!("Database: ✅ ok (schema v{migrations})")),
+        "{text}"
+    );
     // /help shows the admin commands to admins only.
     tg.send_text(&admin, "/help");
     tg.wait_call(T, "admin help", |c| {

@@ -242,6 +242,29 @@ impl FakeTelegram {
         query_id
     }
 
+    /// Telegram asks the bot to confirm a checkout; returns the query id.
+    pub fn pre_checkout(&self, user: &TgUser, payload: &str, currency: &str, amount: u32) -> String {
+        let id = format!("pcq-{}", self.next_message_id());
+        self.push_update(
+            "pre_checkout_query",
+            json!({"id": id, "from": user.json(), "currency": currency, "total_amount": amount, "invoice_payload": payload}),
+        );
+        id
+    }
+
+    /// A `successful_payment` service message from the user.
+    pub fn successful_payment(&self, user: &TgUser, payload: &str, amount: u32, charge_id: &str) {
+        let id = self.next_message_id();
+        let payment = json!({"currency": "XTR", "total_amount": amount, "invoice_payload": payload,
+                             "telegram_payment_charge_id": charge_id, "provider_payment_charge_id": "",
+                             "order_info": {}});
+        self.push_update(
+            "message",
+            json!({"message_id": id, "date": now_secs(), "chat": user.chat(), "from": user.json(),
+                   "successful_payment": payment}),
+        );
+    }
+
     /// Every call so far.
     pub fn calls(&self) -> Vec<Call> {
         self.shared.inner.lock().unwrap().calls.clone()
@@ -471,7 +494,13 @@ fn respond(shared: &Shared, method: &str, params: &Map<String, Value>) -> Value 
         | "deletemessage"
         | "sendchataction"
         | "answerprecheckoutquery"
-        | "setchatmenubutton" => json!(true),
+        | "setchatmenubutton"
+        | "refundstarpayment" => json!(true),
+        "sendinvoice" => new_message(json!({"invoice": {
+            "title": params.get("title").cloned().unwrap_or(Value::Null),
+            "description": params.get("description").cloned().unwrap_or(Value::Null),
+            "start_parameter": "", "currency": params.get("currency").cloned().unwrap_or(Value::Null),
+            "total_amount": params.get("prices").and_then(|p| p[0]["amount"].as_i64()).unwrap_or(0)}})),
         "sendmessage" => new_message(json!({"text": text()})),
         "editmessagetext" | "editmessagereplymarkup" => {
             let id = params

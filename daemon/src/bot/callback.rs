@@ -3,11 +3,15 @@
 
 use doradura_proto::types::Format;
 
+use crate::plans::Plan;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Download { format: Format, quality: &'static str },
     Cancel { request: i64 },
     Setting { format: Format, quality: &'static str },
+    Buy { plan: Plan },
+    CancelPlan,
 }
 
 /// Telegram allows 64 bytes of callback data.
@@ -27,6 +31,10 @@ pub fn parse(data: &str) -> Option<Action> {
     match kind {
         "dl" => format_quality(rest).map(|(format, quality)| Action::Download { format, quality }),
         "set" => format_quality(rest).map(|(format, quality)| Action::Setting { format, quality }),
+        "buy" => Plan::parse(rest)
+            .filter(|p| *p != Plan::Free)
+            .map(|plan| Action::Buy { plan }),
+        "plan" if rest == "cancel" => Some(Action::CancelPlan),
         "cancel" => {
             let request: i64 = rest.parse().ok().filter(|r| *r > 0)?;
             (rest == request.to_string()).then_some(Action::Cancel { request })
@@ -40,6 +48,8 @@ pub fn encode(action: &Action) -> String {
         Action::Download { format, quality } => with_quality("dl", *format, quality),
         Action::Setting { format, quality } => with_quality("set", *format, quality),
         Action::Cancel { request } => format!("cancel:{request}"),
+        Action::Buy { plan } => format!("buy:{}", plan.as_str()),
+        Action::CancelPlan => "plan:cancel".to_string(),
     }
 }
 
@@ -71,6 +81,8 @@ mod tests {
                 quality: "best",
             },
             Action::Cancel { request: 12 },
+            Action::Buy { plan: Plan::Vip },
+            Action::CancelPlan,
         ] {
             assert_eq!(parse(&encode(&a)), Some(a.clone()), "{}", encode(&a));
         }
@@ -105,6 +117,9 @@ mod tests {
             "cancel:0",
             "cancel:007",
             "cancel:1:2",
+            "buy:free",
+            "buy:gold",
+            "plan:upgrade",
             "rm:-rf",
             "dl:mp3:320k\u{0}",
             &"dl:mp3:".repeat(20),

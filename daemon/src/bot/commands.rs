@@ -14,6 +14,8 @@ pub enum Command {
     Settings,
     /// cancel your running downloads
     Cancel,
+    /// your plan, Premium and VIP, and buying them with Stars
+    Plan,
 }
 
 impl Command {
@@ -24,6 +26,7 @@ impl Command {
             Command::Help => "help",
             Command::Settings => "settings",
             Command::Cancel => "cancel",
+            Command::Plan => "plan",
         }
     }
 }
@@ -34,12 +37,15 @@ impl Command {
 pub enum AdminCommand {
     /// (admin) uptime, workers, queue, yt-dlp and database
     Health,
+    /// (admin) refund a Stars payment by its charge id and revoke its plan
+    Refund(String),
 }
 
 impl AdminCommand {
     pub fn name(&self) -> &'static str {
         match self {
             AdminCommand::Health => "health",
+            AdminCommand::Refund(_) => "refund",
         }
     }
 }

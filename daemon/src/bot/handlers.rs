@@ -112,6 +112,7 @@ pub async fn command(bot: Bot, msg: Message, cmd: Command, ctx: Arc<Ctx>) -> Han
             }
             reply(&bot, &msg, texts::cancelled_count(waiting.len())).await
         }
+        Command::Plan => super::payments::show_plans(&bot, msg.chat.id, user_id, &ctx).await,
     }
 }
 
@@ -138,6 +139,7 @@ pub async fn admin_command(bot: Bot, msg: Message, cmd: AdminCommand, ctx: Arc<C
             });
             reply(&bot, &msg, text).await
         }
+        AdminCommand::Refund(charge) => super::payments::refund_command(&bot, msg.chat.id, charge, &ctx).await,
     }
 }
 
@@ -244,6 +246,14 @@ pub async fn callback(bot: Bot, q: CallbackQuery, ctx: Arc<Ctx>) -> HandlerResul
             }
             cancel_request(&ctx, &request).await?;
             answer(&bot, &q, texts::CANCELLING, false).await
+        }
+        Action::Buy { plan } => {
+            answer(&bot, &q, &texts::choice_plan(plan), false).await?;
+            super::payments::buy(&bot, message.chat.id, user_id, plan, &ctx).await
+        }
+        Action::CancelPlan => {
+            answer(&bot, &q, "…", false).await?;
+            super::payments::cancel_plan(&bot, message.chat.id, user_id, &ctx).await
         }
         Action::Setting { format, quality } => {
             ctx.database

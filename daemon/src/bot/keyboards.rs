@@ -10,6 +10,8 @@ fn button(action: Action) -> InlineKeyboardButton {
     let label = match &action {
         Action::Download { format, quality } | Action::Setting { format, quality } => texts::choice(*format, quality),
         Action::Cancel { .. } => "✖️ Cancel".to_string(),
+        Action::Buy { plan } => format!("⭐ Buy {}", plan.title()),
+        Action::CancelPlan => "Cancel my plan".to_string(),
     };
     InlineKeyboardButton::callback(label, encode(&action))
 }
@@ -45,6 +47,22 @@ pub fn formats(default: (Format, &str)) -> InlineKeyboardMarkup {
 
 pub fn cancel(request: i64) -> InlineKeyboardMarkup {
     InlineKeyboardMarkup::new(vec![vec![button(Action::Cancel { request })]])
+}
+
+/// Buy buttons, and a cancel button for a running paid plan.
+pub fn plans(on_paid_plan: bool) -> InlineKeyboardMarkup {
+    let mut rows = vec![vec![
+        button(Action::Buy {
+            plan: crate::plans::Plan::Premium,
+        }),
+        button(Action::Buy {
+            plan: crate::plans::Plan::Vip,
+        }),
+    ]];
+    if on_paid_plan {
+        rows.push(vec![button(Action::CancelPlan)]);
+    }
+    InlineKeyboardMarkup::new(rows)
 }
 
 pub fn settings() -> InlineKeyboardMarkup {

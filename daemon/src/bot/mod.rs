@@ -6,6 +6,7 @@ mod delivery;
 mod handlers;
 mod health;
 mod keyboards;
+mod payments;
 mod retry;
 mod store;
 mod texts;
@@ -44,6 +45,8 @@ pub struct Ctx {
     pub max_file_mb: u64,
     pub started: Instant,
     pub status: Arc<BotStatus>,
+    pub prices: crate::payments::Prices,
+    pub expiry_every: Duration,
     /// Per-request cancel signals of running deliveries.
     cancels: Mutex<HashMap<i64, oneshot::Sender<()>>>,
 }
@@ -66,6 +69,11 @@ impl Ctx {
             max_file_mb: config.max_file_size_mb,
             started,
             status,
+            prices: crate::payments::Prices {
+                premium: config.premium_price_stars,
+                vip: config.vip_price_stars,
+            },
+            expiry_every: config.plan_expiry_interval,
             cancels: Mutex::new(HashMap::new()),
         }
     }
@@ -82,6 +90,11 @@ impl Ctx {
 /// The handler tree: commands, admin commands, links, button presses.
 pub fn schema() -> UpdateHandler<HandlerError> {
     let messages = Update::filter_message()
+        .branch(dptree::filter(|m: Message| m.successful_payment().is_some()).endpoint(payments::successful))
+        .branch(
+            dptree::filter(|m: Message| matches!(m.kind, teloxide::types::MessageKind::RefundedPayment(_)))
+                .endpoint(payments::refunded),
+        )
         .branch(dptree::entry().filter_command::<Command>().endpoint(handlers::command))
         .branch(
             dptree::entry()
@@ -92,6 +105,7 @@ pub fn schema() -> UpdateHandler<HandlerError> {
     dptree::entry()
         .branch(messages)
         .branch(Update::filter_callback_query().endpoint(handlers::callback))
+        .branch(Update::filter_pre_checkout_query().endpoint(payments::pre_checkout))
 }
 
 /// The bot: `setMyCommands`, the deliveries a restart interrupted, then long polling until `shutdown`.
@@ -126,6 +140,8 @@ pub async fn run(config: &Config, ctx: Arc<Ctx>, shutdown: CancellationToken) {
     ctx.status.set(BotState::Connected);
     register_commands(&bot, &ctx.admins).await;
     delivery::resume(&bot, &ctx).await;
+    payments::refresh_active(&ctx).await;
+    let expiry = tokio::spawn(payments::expiry_job(bot.clone(), ctx.clone(), ctx.expiry_every));
 
     let mut dispatcher = Dispatcher::builder(bot, schema())
         .dependencies(dptree::deps![ctx])
@@ -147,6 +163,7 @@ pub async fn run(config: &Config, ctx: Arc<Ctx>, shutdown: CancellationToken) {
         }
     });
     dispatcher.dispatch().await;
+    expiry.abort();
     info!("Telegram bot stopped");
 }
 

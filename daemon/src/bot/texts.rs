@@ -85,8 +85,8 @@ fn human(d: Duration) -> String {
 
 pub fn refusal(r: Refusal, plan: Plan) -> String {
     let upgrade = match plan {
-        Plan::Free => "\nPremium and VIP plans have shorter waits and larger quotas.",
-        Plan::Premium => "\nVIP has no wait and no quota.",
+        Plan::Free => "\nPremium and VIP plans have shorter waits and larger quotas: /plan",
+        Plan::Premium => "\nVIP has no wait and no quota: /plan",
         Plan::Vip => "",
     };
     match r {
@@ -166,6 +166,116 @@ pub fn caption(title: &str, duration_s: f64, bytes: u64) -> String {
     }
 }
 
+/// `2026-12-28 10:30 UTC`.
+pub fn utc(ts: i64) -> String {
+    let date = crate::users::utc_date(ts);
+    format!(
+        "{date} {:02}:{:02} UTC",
+        ts.rem_euclid(86_400) / 3600,
+        ts.rem_euclid(3600) / 60
+    )
+}
+
+fn limits_line(l: crate::plans::PlanLimits) -> String {
+    let wait = if l.cooldown.is_zero() {
+        "no wait".to_string()
+    } else {
+        format!("one download every {}", human(l.cooldown))
+    };
+    let quota = if l.daily_quota == 0 {
+        "no daily limit".to_string()
+    } else {
+        format!("{} a day", l.daily_quota)
+    };
+    format!("{wait}, {quota}")
+}
+
+/// `/plan`: the user's plan and the offers, with the prices that will be invoiced.
+pub fn plans(
+    current: Plan,
+    expires: Option<i64>,
+    cancelled: bool,
+    limits: &crate::plans::Limits,
+    prices: &crate::payments::Prices,
+    max_file_mb: u64,
+) -> String {
+    let mut out = match (current, expires) {
+        (Plan::Free, _) | (_, None) => format!(
+            "Your plan: {} ({}).\n",
+            current.title(),
+            limits_line(limits.of(current))
+        ),
+        (_, Some(e)) if cancelled => format!("Your plan: {}, cancelled: it ends on {}.\n", current.title(), utc(e)),
+        (_, Some(e)) => format!("Your plan: {}, until {}.\n", current.title(), utc(e)),
+    };
+    for (plan, price, queue) in [
+        (Plan::Premium, prices.premium, "faster queue"),
+        (Plan::Vip, prices.vip, "first in the queue"),
+    ] {
+        out.push_str(&format!(
+            "\n⭐ {} — {price} Stars for 30 days: {queue}, {}, files up to {max_file_mb} MB.",
+            plan.title(),
+            limits_line(limits.of(plan))
+        ));
+    }
+    out
+}
+
+pub fn choice_plan(plan: Plan) -> String {
+    format!("⭐ {}", plan.title())
+}
+
+pub fn invoice_title(plan: Plan) -> String {
+    format!("doradura {} — 30 days", plan.title())
+}
+
+pub fn invoice_description(plan: Plan, limits: &crate::plans::Limits) -> String {
+    format!("{} plan for 30 days: {}.", plan.title(), limits_line(limits.of(plan)))
+}
+
+pub fn thanks(plan: Plan, expires_at: i64) -> String {
+    format!(
+        "🎉 Thank you! Your {} plan is active until {}.",
+        plan.title(),
+        utc(expires_at)
+    )
+}
+
+pub fn plan_cancelled(plan: Plan, expires_at: i64) -> String {
+    format!(
+        "Your {} plan is cancelled; it stays active until {}.",
+        plan.title(),
+        utc(expires_at)
+    )
+}
+
+pub const NO_PLAN_TO_CANCEL: &str = "You have no paid plan to cancel.";
+
+pub fn plan_ended(plan: Plan) -> String {
+    format!(
+        "Your {} plan has ended; you are on the Free plan now. /plan to renew.",
+        plan.title()
+    )
+}
+
+pub fn refunded(plan: Plan) -> String {
+    format!("Your payment for {} was refunded and the plan was ended.", plan.title())
+}
+
+pub fn refund_done(charge: &str, user: i64, plan: Plan) -> String {
+    format!("✅ Refunded {charge}: user {user} lost {}.", plan.title())
+}
+
+pub fn refund_unknown(charge: &str) -> String {
+    format!("No refundable payment with charge id {charge:?}.")
+}
+
+pub fn refund_refused(charge: &str) -> String {
+    format!("⚠️ Telegram refused the refund of {charge}; it is kept for you to resolve.")
+}
+
+pub const REFUND_USAGE: &str = "Usage: /refund CHARGE_ID";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,7 +301,7 @@ mod tests {
         assert_eq!(
             refusal(r, Plan::Free),
             "⏳ Please wait 25 s before your next download (Free plan: one every 30 s).\n\
-             Premium and VIP plans have shorter waits and larger quotas."
+             Premium and VIP plans have shorter waits and larger quotas: /plan"
         );
         let q = Refusal::Quota {
             quota: 10,

@@ -34,7 +34,7 @@ pub const RESTART_REASONS: [&str; 7] = [
     "spawn_failed",
 ];
 /// Bounded values of the `command` label.
-pub const COMMANDS: [&str; 5] = ["start", "help", "settings", "cancel", "health"];
+pub const COMMANDS: [&str; 7] = ["start", "help", "settings", "cancel", "plan", "health", "refund"];
 /// Bounded values of the `category` label of `doradura_errors_total`.
 pub const ERROR_CATEGORIES: [&str; 10] = [
     "database",
@@ -129,7 +129,7 @@ fn priority_index(p: Priority) -> usize {
     Priority::ALL.iter().position(|x| *x == p).unwrap_or(0)
 }
 
-fn plan_index(p: Plan) -> usize {
+pub(crate) fn plan_index(p: Plan) -> usize {
     Plan::ALL.iter().position(|x| *x == p).unwrap_or(0)
 }
 
@@ -495,6 +495,45 @@ impl Metrics {
 
     pub fn format_requested(&self, format: Format) {
         self.format_requests[format_index(format)].inc();
+    }
+
+    fn paid(&self, plan: Plan) -> Option<usize> {
+        (plan != Plan::Free).then(|| plan_index(plan))
+    }
+
+    pub fn checkout_started(&self, plan: Plan) {
+        if let Some(i) = self.paid(plan) {
+            self.checkout_started[i].inc();
+        }
+    }
+
+    /// A payment recorded for the first time.
+    pub fn paid_plan(&self, plan: Plan, stars: u32) {
+        if let Some(i) = self.paid(plan) {
+            self.revenue_total.inc_by(u64::from(stars));
+            self.revenue_by_plan[i].inc_by(u64::from(stars));
+            self.payment_success[i].inc();
+            self.new_subscriptions[i].inc();
+        }
+    }
+
+    /// A refused or failed payment; `plan` is `Free` when the payload named no valid plan.
+    pub fn payment_failed(&self, plan: Plan, reason: &str) {
+        if let Some(r) = PAYMENT_FAILURE_REASONS.iter().position(|x| *x == reason) {
+            self.payment_failure[plan_index(plan)][r].inc();
+        }
+    }
+
+    pub fn cancelled_plan(&self, plan: Plan) {
+        if let Some(i) = self.paid(plan) {
+            self.cancellations[i].inc();
+        }
+    }
+
+    pub fn set_active(&self, active: &[(Plan, i64)]) {
+        for (p, n) in active {
+            self.active_subscriptions[plan_index(*p)].set(*n);
+        }
     }
 
     pub fn rate_limited(&self, plan: Plan) {

@@ -5,7 +5,7 @@ use doradura_proto::types::{ErrorType, Format};
 use rusqlite::Connection;
 
 use super::Metrics;
-use super::catalog::{error_index, format_index};
+use super::catalog::{error_index, format_index, plan_index};
 
 /// Adds the download history to the fresh counters (histograms start empty: their buckets are not stored).
 pub fn restore(conn: &Connection, m: &Metrics) -> rusqlite::Result<()> {
@@ -51,6 +51,20 @@ pub fn restore(conn: &Connection, m: &Metrics) -> rusqlite::Result<()> {
             m.task_retries[format_index(format)].inc_by(n);
         }
     }
+    for (plan, stars) in crate::payments::revenue_by_plan(conn)? {
+        let i = plan_index(plan);
+        m.revenue_total.inc_by(stars);
+        m.revenue_by_plan[i].inc_by(stars);
+    }
+    let mut st = conn.prepare("SELECT plan, COUNT(*) FROM payments GROUP BY plan")?;
+    for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))? {
+        let (plan, n) = row?;
+        if let Some(plan) = crate::plans::Plan::parse(&plan) {
+            m.payment_success[plan_index(plan)].inc_by(n);
+            m.new_subscriptions[plan_index(plan)].inc_by(n);
+        }
+    }
+    m.set_active(&crate::payments::active_by_plan(conn, crate::now_ms() / 1000)?);
     let new_users: u64 = conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
     m.new_users.inc_by(new_users);
     m.set_queue_depth(&crate::queue::depth(conn)?);
