@@ -25,6 +25,8 @@ pub enum DbError {
     Migrate { path: PathBuf, source: refinery::Error },
     #[error("the database thread has stopped")]
     Closed,
+    #[error("database error: {0}")]
+    Query(#[from] rusqlite::Error),
 }
 
 /// A handle to the database thread; cheap to clone.
@@ -78,6 +80,14 @@ impl Database {
             }))
             .map_err(|_| DbError::Closed)?;
         rx.await.map_err(|_| DbError::Closed)
+    }
+
+    /// Runs a query on the database thread; its error and the thread's are one error.
+    pub async fn query<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, DbError> {
+        Ok(self.call(f).await??)
     }
 
     /// Folds the write-ahead log into the database file, so a stopped daemon leaves one self-contained file.

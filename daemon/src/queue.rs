@@ -300,14 +300,7 @@ pub fn fail(
     policy: &QueuePolicy,
 ) -> rusqlite::Result<AfterFailure> {
     let tx = conn.transaction()?;
-    let Some((attempts, cancel)): Option<(u32, bool)> = tx
-        .query_row(
-            "SELECT attempts, cancel_requested FROM download_tasks WHERE id = ?1 AND state = 'running'",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?
-    else {
+    let Some((attempts, cancel)) = running(&tx, id)? else {
         return Ok(AfterFailure::Stale);
     };
     tx.execute(
@@ -327,6 +320,16 @@ pub fn fail(
     };
     tx.commit()?;
     Ok(outcome)
+}
+
+/// Attempts so far and whether a cancel was requested, for a task that is running.
+fn running(tx: &Connection, id: u64) -> rusqlite::Result<Option<(u32, bool)>> {
+    tx.query_row(
+        "SELECT attempts, cancel_requested FROM download_tasks WHERE id = ?1 AND state = 'running'",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
 }
 
 fn retry_delay_ms(policy: &QueuePolicy, attempts: u32) -> i64 {
@@ -366,14 +369,7 @@ pub fn release(
     policy: &QueuePolicy,
 ) -> rusqlite::Result<AfterFailure> {
     let tx = conn.transaction()?;
-    let Some((attempts, cancel)): Option<(u32, bool)> = tx
-        .query_row(
-            "SELECT attempts, cancel_requested FROM download_tasks WHERE id = ?1 AND state = 'running'",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?
-    else {
+    let Some((attempts, cancel)) = running(&tx, id)? else {
         return Ok(AfterFailure::Stale);
     };
     let outcome = if cancel {

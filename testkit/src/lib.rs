@@ -135,6 +135,29 @@ impl NotifySocket {
     }
 }
 
+/// Serves `app` on a free loopback port from a thread of its own; dropping the sender stops it.
+pub fn serve(app: axum::Router) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+    });
+    (addr, stop)
+}
+
 /// A plain HTTP/1.0 GET: (status code, body).
 pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
@@ -353,15 +376,22 @@ impl Daemon {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        Command::new(bin("doradurctl"))
-            .env_clear()
-            .arg("--socket")
-            .arg(&self.socket)
-            .args(args)
+        self.ctl_command(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("run doradurctl")
+    }
+
+    /// doradurctl pointed at this daemon's socket, with an empty environment.
+    fn ctl_command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new(bin("doradurctl"));
+        cmd.env_clear().arg("--socket").arg(&self.socket).args(args);
+        cmd
     }
 
     pub fn pid(&self) -> u32 {
@@ -378,13 +408,7 @@ impl Daemon {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        Command::new(bin("doradurctl"))
-            .env_clear()
-            .arg("--socket")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run doradurctl")
+        self.ctl_command(args).output().expect("run doradurctl")
     }
 
     /// The address /metrics is served on (the daemon is started with METRICS_PORT=0 by `metrics_on()`).

@@ -108,24 +108,7 @@ impl MediaSite {
             .fallback_service(ServeDir::new(dir))
             .layer(middleware::from_fn_with_state(site.clone(), count))
             .with_state(site);
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    })
-                    .await;
-            });
-        });
+        let (addr, stop) = crate::serve(app);
         MediaSite {
             addr,
             dir: dir.to_path_buf(),

@@ -55,14 +55,7 @@ pub async fn resume(bot: &Bot, ctx: &Arc<Ctx>) {
         _ => return warn!("cannot close the requests interrupted by a restart"),
     };
     for request in orphans {
-        let mut status = Status {
-            bot,
-            chat: ChatId(request.chat_id),
-            message: request.status_message_id.map(MessageId),
-            request: request.id,
-            last_text: String::new(),
-            last_edit: None,
-        };
+        let mut status = Status::new(bot, &request);
         status.show(texts::INTERRUPTED.to_string(), false, true).await;
     }
 }
@@ -76,7 +69,18 @@ struct Status<'a> {
     last_edit: Option<Instant>,
 }
 
-impl Status<'_> {
+impl<'a> Status<'a> {
+    fn new(bot: &'a Bot, request: &Request) -> Status<'a> {
+        Status {
+            bot,
+            chat: ChatId(request.chat_id),
+            message: request.status_message_id.map(MessageId),
+            request: request.id,
+            last_text: String::new(),
+            last_edit: None,
+        }
+    }
+
     /// Edits the status message unless the text is unchanged or the last edit was too recent (`force` skips that).
     async fn show(&mut self, text: String, with_cancel: bool, force: bool) {
         let Some(message) = self.message else { return };
@@ -119,14 +123,7 @@ async fn follow(
     mut cancel: oneshot::Receiver<()>,
     position: Option<u32>,
 ) {
-    let mut status = Status {
-        bot,
-        chat: ChatId(request.chat_id),
-        message: request.status_message_id.map(MessageId),
-        request: request.id,
-        last_text: String::new(),
-        last_edit: None,
-    };
+    let mut status = Status::new(bot, request);
     if let Some(p) = position {
         status.show(texts::queued(p), true, true).await;
     }

@@ -192,27 +192,16 @@ pub async fn successful(bot: Bot, msg: Message, ctx: Arc<Ctx>) -> HandlerResult 
     let (c2, prov) = (charge.clone(), provider_payment_charge_id.clone());
     let recorded = ctx
         .database
-        .call(move |c| payments::record_payment(c, user_id, plan, total_amount, &c2, &prov, now_s()))
+        .query(move |c| payments::record_payment(c, user_id, plan, total_amount, &c2, &prov, now_s()))
         .await;
     match recorded {
-        Ok(Ok(Recorded::New { expires_at })) => {
+        Ok(Recorded::New { expires_at }) => {
             ctx.metrics().paid_plan(plan, total_amount);
             info!(user = user_id, plan = plan.as_str(), stars = total_amount, charge = %charge, "payment recorded");
             refresh_active(&ctx).await;
             say(&bot, msg.chat.id, texts::thanks(plan, expires_at)).await;
         }
-        Ok(Ok(Recorded::Duplicate)) => info!(charge = %charge, "a payment delivered again was ignored"),
-        Ok(Err(e)) => {
-            raise(
-                &ctx,
-                "record_failed",
-                Some(user_id),
-                Some(plan),
-                Some(charge),
-                e.to_string(),
-            )
-            .await
-        }
+        Ok(Recorded::Duplicate) => info!(charge = %charge, "a payment delivered again was ignored"),
         Err(e) => {
             raise(
                 &ctx,

@@ -135,36 +135,30 @@ pub fn waiting_for_user(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec
     .collect()
 }
 
-/// Requests whose tasks are still queued or running: to follow again after a restart.
-pub fn waiting_in_flight(conn: &Connection) -> rusqlite::Result<Vec<Request>> {
+/// Waiting requests whose task is (`in_flight`) or is not (`!in_flight`) still queued or running.
+fn waiting(conn: &Connection, in_flight: bool) -> rusqlite::Result<Vec<Request>> {
     conn.prepare(&format!(
         "SELECT {} FROM task_requests r JOIN download_tasks t ON t.id = r.task_id
-          WHERE r.state = 'waiting' AND t.state IN ('queued', 'running') ORDER BY r.id",
+          WHERE r.state = 'waiting' AND (t.state IN ('queued', 'running')) = ?1 ORDER BY r.id",
         REQUEST_COLUMNS
             .split(", ")
             .map(|c| format!("r.{c}"))
             .collect::<Vec<_>>()
             .join(", ")
     ))?
-    .query_map([], request_from_row)?
+    .query_map([in_flight], request_from_row)?
     .collect()
+}
+
+/// Requests whose tasks are still queued or running: to follow again after a restart.
+pub fn waiting_in_flight(conn: &Connection) -> rusqlite::Result<Vec<Request>> {
+    waiting(conn, true)
 }
 
 /// Ends every waiting request whose task finished while nobody followed it (the daemon was down): its file is
 /// gone. Returns them, so their users can be told.
 pub fn close_orphans(conn: &Connection, now_ms: i64) -> rusqlite::Result<Vec<Request>> {
-    let orphans: Vec<Request> = conn
-        .prepare(&format!(
-            "SELECT {} FROM task_requests r JOIN download_tasks t ON t.id = r.task_id
-              WHERE r.state = 'waiting' AND t.state NOT IN ('queued', 'running') ORDER BY r.id",
-            REQUEST_COLUMNS
-                .split(", ")
-                .map(|c| format!("r.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))?
-        .query_map([], request_from_row)?
-        .collect::<Result<_, _>>()?;
+    let orphans = waiting(conn, false)?;
     for r in &orphans {
         finish_request(conn, r.id, "failed", Some("unknown"), now_ms)?;
     }
