@@ -506,3 +506,60 @@ fn without_a_token_the_daemon_runs_without_the_bot_and_says_so_once() {
     assert_eq!(d.log().matches("running without the Telegram bot").count(), 1);
     assert!(d.status().is_some());
 }
+
+#[test]
+fn analytics_counts_what_happened_and_every_admin_attempt_is_recorded() {
+    let tg = FakeTelegram::start();
+    let (site, d) = with_site(&tg, builder(&tg));
+    let prompt = send_link(&tg, &ann(), &site.url("clip.mp4"));
+    tg.press(&ann(), prompt.message_id.unwrap(), "dl:mp3:128k");
+    tg.wait_call(T, "the audio", |c| c.method == "sendaudio");
+    let failed = send_link(&tg, &ann(), &site.url("missing.mp4"));
+    tg.press(&ann(), failed.message_id.unwrap(), "dl:mp4:360p");
+    wait_for(T, "both outcomes recorded", || {
+        (count(
+            &d,
+            "SELECT COUNT(*) FROM download_tasks WHERE state IN ('done', 'failed')",
+        ) == 2)
+            .then_some(())
+    });
+
+    tg.send_text(&ann(), "/analytics");
+    let refused = tg.wait_call(T, "the refusal", |c| {
+        c.i64("chat_id") == Some(42) && text_of(c).starts_with("⛔")
+    });
+    assert!(!text_of(&refused).contains("Downloads"));
+    let admin = TgUser::new(ADMIN, "Root");
+    tg.send_text(&admin, "/analytics");
+    let report = tg.wait_call(T, "the dashboard", |c| {
+        c.i64("chat_id") == Some(ADMIN) && text_of(c).starts_with("📊")
+    });
+    let text = text_of(&report);
+    for line in [
+        "Downloads: 2",
+        "Success rate: 50.0%",
+        "Error rate: 50.0%",
+        "Queue: 0",
+        "Revenue: 0 ⭐",
+        "Active subs: 0",
+        "yt-dlp: ✅ 2026.10.26",
+    ] {
+        assert!(text.lines().any(|l| l.starts_with(line)), "missing {line:?} in\n{text}");
+    }
+    assert!(
+        text.lines()
+            .any(|l| l == "Top format: MP3 (1)" || l == "Top format: MP4 (1)"),
+        "{text}"
+    );
+    let attempts: Vec<(i64, String, bool)> = db(&d)
+        .prepare("SELECT user_id, command, allowed FROM admin_actions ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        attempts,
+        vec![(42, "analytics".into(), false), (ADMIN, "analytics".into(), true)]
+    );
+}

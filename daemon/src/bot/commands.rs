@@ -35,6 +35,8 @@ impl Command {
 #[derive(BotCommands, Clone, Debug, PartialEq)]
 #[command(rename_rule = "lowercase")]
 pub enum AdminCommand {
+    /// (admin) the last 24 hours: downloads, success, revenue, users, queue
+    Analytics,
     /// (admin) uptime, workers, queue, yt-dlp and database
     Health,
     /// (admin) refund a Stars payment by its charge id and revoke its plan
@@ -44,6 +46,7 @@ pub enum AdminCommand {
 impl AdminCommand {
     pub fn name(&self) -> &'static str {
         match self {
+            AdminCommand::Analytics => "analytics",
             AdminCommand::Health => "health",
             AdminCommand::Refund(_) => "refund",
         }

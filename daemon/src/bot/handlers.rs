@@ -121,7 +121,34 @@ pub async fn admin_command(bot: Bot, msg: Message, cmd: AdminCommand, ctx: Arc<C
     record(&ctx, &user, true);
     ctx.metrics().command(cmd.name());
     let user_id = user.id.0 as i64;
-    if !ctx.is_admin(user_id) {
+    let allowed = ctx.is_admin(user_id);
+    let (name, args) = (
+        cmd.name(),
+        msg.text()
+            .unwrap_or("")
+            .split_once(' ')
+            .map_or("", |(_, a)| a)
+            .to_string(),
+    );
+    let audit = ctx
+        .database
+        .query(move |c| {
+            c.execute(
+                "INSERT INTO admin_actions (user_id, command, args, allowed, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![
+                    user_id,
+                    name,
+                    args.chars().take(200).collect::<String>(),
+                    allowed,
+                    crate::now_ms()
+                ],
+            )
+        })
+        .await;
+    if audit.is_err() {
+        ctx.metrics().error("database");
+    }
+    if !allowed {
         warn!(user = user_id, command = cmd.name(), "admin command refused");
         return reply(&bot, &msg, texts::ADMIN_ONLY).await;
     }
@@ -138,6 +165,19 @@ pub async fn admin_command(bot: Bot, msg: Message, cmd: AdminCommand, ctx: Arc<C
                 database,
             });
             reply(&bot, &msg, text).await
+        }
+        AdminCommand::Analytics => {
+            let workers = ctx.supervisor.snapshot().await.unwrap_or_default();
+            let dashboard = ctx
+                .database
+                .query(|c| crate::analytics::dashboard(c, crate::now_ms()))
+                .await?;
+            reply(
+                &bot,
+                &msg,
+                crate::analytics::render(&dashboard, &health::ytdlp_status(&workers)),
+            )
+            .await
         }
         AdminCommand::Refund(charge) => super::payments::refund_command(&bot, msg.chat.id, charge, &ctx).await,
     }

@@ -13,6 +13,27 @@ fn uptime(d: Duration) -> String {
     }
 }
 
+/// `✅ <version>`, `⚠️ <version> on k/n workers`, or `❌ missing on every worker`.
+pub fn ytdlp_status(workers: &[WorkerSnapshot]) -> String {
+    let mut versions: Vec<&str> = workers
+        .iter()
+        .map(|w| w.ytdlp_version.as_str())
+        .filter(|v| !v.is_empty())
+        .collect();
+    versions.sort();
+    versions.dedup();
+    let connected = workers
+        .iter()
+        .filter(|w| w.pid.is_some() && w.state != "starting")
+        .count();
+    let with_ytdlp = workers.iter().filter(|w| !w.ytdlp_version.is_empty()).count();
+    match versions.as_slice() {
+        [] => "❌ missing on every worker".to_string(),
+        vs if with_ytdlp < connected => format!("⚠️ {} on {with_ytdlp}/{connected} workers", vs.join(", ")),
+        vs => format!("✅ {}", vs.join(", ")),
+    }
+}
+
 pub struct Health<'a> {
     pub uptime: Duration,
     pub workers: &'a [WorkerSnapshot],
@@ -39,25 +60,7 @@ pub fn render(h: &Health<'_>) -> String {
     }
     let queue: Vec<String> = h.queue.iter().map(|(p, n)| format!("{p} {n}")).collect();
     out.push_str(&format!("Queue: {}\n", queue.join(" · ")));
-    let mut versions: Vec<&str> = h
-        .workers
-        .iter()
-        .map(|w| w.ytdlp_version.as_str())
-        .filter(|v| !v.is_empty())
-        .collect();
-    versions.sort();
-    versions.dedup();
-    let connected = h
-        .workers
-        .iter()
-        .filter(|w| w.pid.is_some() && w.state != "starting")
-        .count();
-    let with_ytdlp = h.workers.iter().filter(|w| !w.ytdlp_version.is_empty()).count();
-    out.push_str(&match versions.as_slice() {
-        [] => "yt-dlp: ❌ missing on every worker\n".to_string(),
-        vs if with_ytdlp < connected => format!("yt-dlp: ⚠️ {} on {with_ytdlp}/{connected} workers\n", vs.join(", ")),
-        vs => format!("yt-dlp: ✅ {}\n", vs.join(", ")),
-    });
+    out.push_str(&format!("yt-dlp: {}\n", ytdlp_status(h.workers)));
     out.push_str(&match &h.database {
         Ok(v) => format!("Database: ✅ ok (schema v{v})"),
         Err(e) => format!("Database: ❌ {e}"),

@@ -34,7 +34,16 @@ pub const RESTART_REASONS: [&str; 7] = [
     "spawn_failed",
 ];
 /// Bounded values of the `command` label.
-pub const COMMANDS: [&str; 7] = ["start", "help", "settings", "cancel", "plan", "health", "refund"];
+pub const COMMANDS: [&str; 8] = [
+    "start",
+    "help",
+    "settings",
+    "cancel",
+    "plan",
+    "analytics",
+    "health",
+    "refund",
+];
 /// Bounded values of the `category` label of `doradura_errors_total`.
 pub const ERROR_CATEGORIES: [&str; 10] = [
     "database",
