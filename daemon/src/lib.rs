@@ -2,6 +2,7 @@
 
 pub mod analytics;
 pub mod bot;
+pub mod charts;
 pub mod cli;
 pub mod config;
 pub mod control;

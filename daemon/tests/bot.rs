@@ -551,6 +551,15 @@ fn analytics_counts_what_happened_and_every_admin_attempt_is_recorded() {
             .any(|l| l == "Top format: MP3 (1)" || l == "Top format: MP4 (1)"),
         "{text}"
     );
+    let chart = tg.wait_call(T, "the chart", |c| {
+        c.method == "sendphoto" && c.i64("chat_id") == Some(ADMIN)
+    });
+    let png = &chart.upload("photo").expect("the chart's bytes").bytes;
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+    assert!(
+        tg.calls_of("sendphoto").iter().all(|c| c.i64("chat_id") == Some(ADMIN)),
+        "no chart for non-admins"
+    );
     let attempts: Vec<(i64, String, bool)> = db(&d)
         .prepare("SELECT user_id, command, allowed FROM admin_actions ORDER BY id")
         .unwrap()

@@ -525,6 +525,12 @@ fn respond(shared: &Shared, method: &str, params: &Map<String, Value>) -> Value 
             new_message(json!({"video": video, "caption": caption}))
         }
         "senddocument" => new_message(json!({"document": file("document"), "caption": caption})),
+        "sendphoto" => {
+            let mut photo = file("photo");
+            photo["width"] = json!(800);
+            photo["height"] = json!(400);
+            new_message(json!({"photo": [photo], "caption": caption}))
+        }
         _ => Value::Null,
     }
 }

@@ -168,16 +168,26 @@ pub async fn admin_command(bot: Bot, msg: Message, cmd: AdminCommand, ctx: Arc<C
         }
         AdminCommand::Analytics => {
             let workers = ctx.supervisor.snapshot().await.unwrap_or_default();
-            let dashboard = ctx
+            let now = crate::now_ms();
+            let (dashboard, hours) = ctx
                 .database
-                .query(|c| crate::analytics::dashboard(c, crate::now_ms()))
+                .query(move |c| Ok((crate::analytics::dashboard(c, now)?, crate::charts::hourly(c, now)?)))
                 .await?;
             reply(
                 &bot,
                 &msg,
                 crate::analytics::render(&dashboard, &health::ytdlp_status(&workers)),
             )
-            .await
+            .await?;
+            let png = tokio::task::spawn_blocking(move || crate::charts::downloads_24h(&hours)).await??;
+            retry::retrying("sendPhoto", REPLY_BUDGET, || {
+                let photo = teloxide::types::InputFile::memory(png.clone()).file_name("analytics.png");
+                bot.send_photo(msg.chat.id, photo)
+                    .caption(texts::ANALYTICS_CHART)
+                    .send()
+            })
+            .await?;
+            Ok(())
         }
         AdminCommand::Refund(charge) => super::payments::refund_command(&bot, msg.chat.id, charge, &ctx).await,
     }
