@@ -113,6 +113,15 @@ pub fn downloads_24h(hours: &[(u64, u64)]) -> Result<Vec<u8>, ChartError> {
     )
 }
 
+/// Stars per day over the last 30 days.
+pub fn revenue_30d(daily: &[u64]) -> Result<Vec<u8>, ChartError> {
+    lines(
+        "Revenue per day, last 30 days",
+        "day (0 = 29 days ago, 29 = today, UTC)",
+        &[("Stars", GREEN, daily.to_vec())],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

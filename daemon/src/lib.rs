@@ -15,6 +15,7 @@ pub mod notify;
 pub mod payments;
 pub mod plans;
 pub mod queue;
+pub mod revenue;
 pub mod socket;
 pub mod supervisor;
 pub mod urlcheck;

@@ -129,6 +129,26 @@ fn the_full_purchase_activates_vip_raises_priority_and_moves_the_metrics_by_the_
         assert!(has(&m, line), "missing {line:?}\n{m}");
     }
 
+    // The admin sees the same figures, from the database.
+    tg.send_text(&TgUser::new(ADMIN, "Root"), "/revenue");
+    let report = tg.wait_call(T, "the revenue report", |c| {
+        c.i64("chat_id") == Some(ADMIN) && text_of(c).starts_with("💰")
+    });
+    let text = text_of(&report);
+    assert!(text.contains("All time: 250 ⭐\nLast 30 days: 250 ⭐"), "{text}");
+    assert!(
+        text.contains(" • VIP: 250 ⭐ all time, 250 ⭐ in 30 days (1 payments)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Plan views: 1 → Checkouts: 1 (100%) → Payments: 1 (100%)"),
+        "{text}"
+    );
+    let chart = tg.wait_call(T, "the revenue chart", |c| {
+        c.method == "sendphoto" && c.i64("chat_id") == Some(ADMIN)
+    });
+    assert!(chart.upload("photo").unwrap().bytes.starts_with(b"\x89PNG"));
+
     // The plan decides the queue priority.
     let link = tg.send_text(&ann(), "http://media.invalid/a.mp4");
     let prompt = tg.wait_call(T, "the keyboard", |c| {

@@ -39,6 +39,8 @@ pub enum AdminCommand {
     Analytics,
     /// (admin) uptime, workers, queue, yt-dlp and database
     Health,
+    /// (admin) Stars all-time and in 30 days, by plan, the funnel and payment statistics
+    Revenue,
     /// (admin) refund a Stars payment by its charge id and revoke its plan
     Refund(String),
 }
@@ -48,6 +50,7 @@ impl AdminCommand {
         match self {
             AdminCommand::Analytics => "analytics",
             AdminCommand::Health => "health",
+            AdminCommand::Revenue => "revenue",
             AdminCommand::Refund(_) => "refund",
         }
     }

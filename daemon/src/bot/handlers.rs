@@ -189,6 +189,19 @@ pub async fn admin_command(bot: Bot, msg: Message, cmd: AdminCommand, ctx: Arc<C
             .await?;
             Ok(())
         }
+        AdminCommand::Revenue => {
+            let now = crate::now_ms();
+            let revenue = ctx.database.query(move |c| crate::revenue::compute(c, now)).await?;
+            reply(&bot, &msg, crate::revenue::render(&revenue)).await?;
+            let daily = revenue.daily.clone();
+            let png = tokio::task::spawn_blocking(move || crate::charts::revenue_30d(&daily)).await??;
+            retry::retrying("sendPhoto", REPLY_BUDGET, || {
+                let photo = teloxide::types::InputFile::memory(png.clone()).file_name("revenue.png");
+                bot.send_photo(msg.chat.id, photo).caption(texts::REVENUE_CHART).send()
+            })
+            .await?;
+            Ok(())
+        }
         AdminCommand::Refund(charge) => super::payments::refund_command(&bot, msg.chat.id, charge, &ctx).await,
     }
 }

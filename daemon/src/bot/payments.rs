@@ -70,6 +70,13 @@ pub async fn show_plans(bot: &Bot, chat: ChatId, user_id: i64, ctx: &Ctx) -> Han
         })
         .await??;
     let text = texts::plans(plan, expires, cancelled, &ctx.limits, &ctx.prices, ctx.max_file_mb);
+    let view = ctx
+        .database
+        .query(move |c| crate::revenue::record_event(c, "plan_view", user_id, None, None, crate::now_ms()))
+        .await;
+    if view.is_err() {
+        ctx.metrics().error("database");
+    }
     let paid = plan != Plan::Free && !cancelled;
     retry::retrying("sendMessage", BUDGET, || {
         bot.send_message(chat, text.clone())
@@ -136,6 +143,16 @@ pub async fn pre_checkout(bot: Bot, q: PreCheckoutQuery, ctx: Arc<Ctx>) -> Handl
             warn!(user = from, reason = refusal.reason(), "pre-checkout refused");
             ctx.metrics()
                 .payment_failed(plan.unwrap_or(Plan::Free), refusal.reason());
+            let reason = refusal.reason();
+            let stored = ctx
+                .database
+                .query(move |c| {
+                    crate::revenue::record_event(c, "checkout_refused", from, plan, Some(reason), crate::now_ms())
+                })
+                .await;
+            if stored.is_err() {
+                ctx.metrics().error("database");
+            }
             bot.answer_pre_checkout_query(q.id.clone(), false)
                 .error_message(refusal.message())
         }

@@ -132,6 +132,7 @@ pub fn failure(error: ErrorType, max_file_mb: u64) -> String {
 
 pub const INTERRUPTED: &str = "⚠️ This download was interrupted by a restart of the bot. Please send the link again.";
 pub const ANALYTICS_CHART: &str = "Downloads per hour over the last 24 hours: succeeded and failed.";
+pub const REVENUE_CHART: &str = "Stars per day over the last 30 days.";
 pub const SEND_FAILED: &str = "⚠️ The file was ready but could not be sent. Please request it again.";
 
 /// `1:02:03` or `2:03`.
