@@ -1,5 +1,6 @@
 //! doradurad: the supervisor daemon as a library, so tests can run it in-process or as the real binary.
 
+pub mod admin_metrics;
 pub mod analytics;
 pub mod bot;
 pub mod charts;

@@ -560,6 +560,30 @@ fn analytics_counts_what_happened_and_every_admin_attempt_is_recorded() {
         tg.calls_of("sendphoto").iter().all(|c| c.i64("chat_id") == Some(ADMIN)),
         "no chart for non-admins"
     );
+    // /metrics: the menu, an unknown category answered with the list, and a category's figures.
+    tg.send_text(&admin, "/metrics");
+    tg.wait_call(T, "the menu", |c| {
+        text_of(c).starts_with("📈 Metrics by category:\n/metrics performance")
+    });
+    tg.send_text(&admin, "/metrics vanity");
+    tg.wait_call(T, "the list", |c| {
+        text_of(c).starts_with("Unknown category \"vanity\". The categories are:")
+    });
+    tg.send_text(&admin, "/metrics performance");
+    let perf = tg.wait_call(T, "performance", |c| text_of(c).starts_with("⚙️ Performance"));
+    assert!(
+        text_of(&perf).contains(" • MP3: avg ") && text_of(&perf).contains("(1 files)"),
+        "{}",
+        text_of(&perf)
+    );
+    assert!(text_of(&perf).contains(" • unavailable: 1"), "{}", text_of(&perf));
+    tg.send_text(&admin, "/metrics system");
+    let sys = tg.wait_call(T, "system", |c| text_of(c).starts_with("🖥 System"));
+    assert!(
+        text_of(&sys).contains("Workers: 2/2 up, 0 restarts"),
+        "{}",
+        text_of(&sys)
+    );
     let attempts: Vec<(i64, String, bool)> = db(&d)
         .prepare("SELECT user_id, command, allowed FROM admin_actions ORDER BY id")
         .unwrap()
@@ -568,7 +592,8 @@ fn analytics_counts_what_happened_and_every_admin_attempt_is_recorded() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(
-        attempts,
-        vec![(42, "analytics".into(), false), (ADMIN, "analytics".into(), true)]
+        attempts[..2],
+        [(42, "analytics".into(), false), (ADMIN, "analytics".into(), true)]
     );
+    assert_eq!(attempts.len(), 6, "every /metrics attempt is recorded too");
 }

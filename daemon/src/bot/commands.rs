@@ -39,6 +39,8 @@ pub enum AdminCommand {
     Analytics,
     /// (admin) uptime, workers, queue, yt-dlp and database
     Health,
+    /// (admin) details by category: performance, business, engagement or system
+    Metrics(String),
     /// (admin) Stars all-time and in 30 days, by plan, the funnel and payment statistics
     Revenue,
     /// (admin) refund a Stars payment by its charge id and revoke its plan
@@ -50,6 +52,7 @@ impl AdminCommand {
         match self {
             AdminCommand::Analytics => "analytics",
             AdminCommand::Health => "health",
+            AdminCommand::Metrics(_) => "metrics",
             AdminCommand::Revenue => "revenue",
             AdminCommand::Refund(_) => "refund",
         }

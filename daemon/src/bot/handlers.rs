@@ -189,6 +189,24 @@ pub async fn admin_command(bot: Bot, msg: Message, cmd: AdminCommand, ctx: Arc<C
             .await?;
             Ok(())
         }
+        AdminCommand::Metrics(category) => {
+            use crate::admin_metrics as am;
+            let category = category.trim().to_ascii_lowercase();
+            let now = crate::now_ms();
+            let text = match category.as_str() {
+                "" => am::menu(None),
+                "performance" => ctx.database.query(move |c| am::performance(c, now)).await?,
+                "business" => ctx.database.query(move |c| am::business(c, now)).await?,
+                "engagement" => ctx.database.query(move |c| am::engagement(c, now)).await?,
+                "system" => {
+                    let workers = ctx.supervisor.snapshot().await.unwrap_or_default();
+                    let metrics = ctx.downloads.metrics.clone();
+                    ctx.database.query(move |c| am::system(c, &workers, &metrics)).await?
+                }
+                other => am::menu(Some(other)),
+            };
+            reply(&bot, &msg, text).await
+        }
         AdminCommand::Revenue => {
             let now = crate::now_ms();
             let revenue = ctx.database.query(move |c| crate::revenue::compute(c, now)).await?;

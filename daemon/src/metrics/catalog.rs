@@ -34,7 +34,7 @@ pub const RESTART_REASONS: [&str; 7] = [
     "spawn_failed",
 ];
 /// Bounded values of the `command` label.
-pub const COMMANDS: [&str; 9] = [
+pub const COMMANDS: [&str; 10] = [
     "start",
     "help",
     "settings",
@@ -42,6 +42,7 @@ pub const COMMANDS: [&str; 9] = [
     "plan",
     "analytics",
     "health",
+    "metrics",
     "revenue",
     "refund",
 ];
