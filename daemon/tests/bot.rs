@@ -401,7 +401,7 @@ fn the_admin_gate_refuses_everyone_else_and_tells_admins_the_truth() {
         .unwrap()
         .count();
     assert!(
-        text.contains(&format!("Database: ✅ ok (schema v{migrations})")),
+        text.contains(&format!("Database: ✅ ok (schema v{migrations}, ")),
         "{text}"
     );
     // /help shows the admin commands to admins only.

@@ -156,13 +156,32 @@ pub async fn admin_command(bot: Bot, msg: Message, cmd: AdminCommand, ctx: Arc<C
     match cmd {
         AdminCommand::Health => {
             let workers = ctx.supervisor.snapshot().await.unwrap_or_default();
-            let queue = ctx.database.call(|c| queue::depth(c)).await??;
+            let now = crate::now_ms();
+            let (queue, oldest) = ctx
+                .database
+                .query(move |c| {
+                    let oldest: Option<i64> = c.query_row(
+                        "SELECT MIN(created_at_ms) FROM download_tasks WHERE state = 'queued'",
+                        [],
+                        |r| r.get(0),
+                    )?;
+                    Ok((queue::depth(c)?, oldest))
+                })
+                .await?;
             let database = ctx.database.schema_version().await;
+            let path = ctx.database.path().to_path_buf();
+            let database_bytes = [path.clone(), path.with_extension("db-wal")]
+                .iter()
+                .filter_map(|p| std::fs::metadata(p).ok())
+                .map(|m| m.len())
+                .sum();
             let text = health::render(&health::Health {
                 uptime: ctx.started.elapsed(),
                 workers: &workers,
                 queue: &queue,
+                oldest_wait: oldest.map(|t| std::time::Duration::from_millis((now - t).max(0) as u64)),
                 database,
+                database_bytes,
             });
             reply(&bot, &msg, text).await
         }

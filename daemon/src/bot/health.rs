@@ -38,7 +38,11 @@ pub struct Health<'a> {
     pub uptime: Duration,
     pub workers: &'a [WorkerSnapshot],
     pub queue: &'a [(doradura_proto::types::Priority, u32)],
+    /// How long the oldest waiting task has waited.
+    pub oldest_wait: Option<Duration>,
     pub database: Result<u32, String>,
+    /// Database file plus its write-ahead log, in bytes.
+    pub database_bytes: u64,
 }
 
 pub fn render(h: &Health<'_>) -> String {
@@ -60,10 +64,60 @@ pub fn render(h: &Health<'_>) -> String {
     }
     let queue: Vec<String> = h.queue.iter().map(|(p, n)| format!("{p} {n}")).collect();
     out.push_str(&format!("Queue: {}\n", queue.join(" · ")));
+    if let Some(wait) = h.oldest_wait {
+        out.push_str(&format!("Oldest wait: {}\n", uptime(wait)));
+    }
     out.push_str(&format!("yt-dlp: {}\n", ytdlp_status(h.workers)));
     out.push_str(&match &h.database {
-        Ok(v) => format!("Database: ✅ ok (schema v{v})"),
+        Ok(v) => format!("Database: ✅ ok (schema v{v}, {:.1} MB)", h.database_bytes as f64 / 1e6),
         Err(e) => format!("Database: ❌ {e}"),
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use doradura_proto::types::Priority;
+
+    fn worker(id: u32, state: &'static str, ytdlp: &str) -> WorkerSnapshot {
+        WorkerSnapshot {
+            id,
+            pid: Some(100 + id),
+            state,
+            restarts: id,
+            consecutive_failures: 0,
+            ytdlp_version: ytdlp.into(),
+            last_exit: None,
+            connected_for: None,
+            next_start_in: None,
+            task: (state == "busy").then_some(7),
+            progress: None,
+        }
+    }
+
+    #[test]
+    fn the_report_shows_what_it_was_given() {
+        let workers = [worker(0, "busy", "2026.10.26"), worker(1, "idle", "")];
+        let text = render(&Health {
+            uptime: Duration::from_secs(3725),
+            workers: &workers,
+            queue: &[(Priority::High, 1), (Priority::Medium, 0), (Priority::Low, 4)],
+            oldest_wait: Some(Duration::from_secs(90)),
+            database: Ok(6),
+            database_bytes: 2_500_000,
+        });
+        for line in [
+            "Uptime: 1h 2m",
+            "Workers: 2/2 up",
+            " • #0 pid 100 busy, task 7, 0 restarts",
+            " • #1 pid 101 idle, 1 restart",
+            "Queue: high 1 · medium 0 · low 4",
+            "Oldest wait: 1m 30s",
+            "yt-dlp: ⚠️ 2026.10.26 on 1/2 workers",
+            "Database: ✅ ok (schema v6, 2.5 MB)",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+    }
 }
