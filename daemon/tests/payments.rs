@@ -310,3 +310,35 @@ fn cancellation_refund_and_expiry_each_end_the_plan() {
         assert!(has(&m, line), "missing {line:?}\n{m}");
     }
 }
+
+#[test]
+fn a_payment_that_does_not_match_the_price_is_granted_and_kept_for_the_admin_once() {
+    let tg = FakeTelegram::start();
+    let d = start(&tg, builder(&tg));
+    // As if the price changed between the pre-checkout and the payment.
+    tg.successful_payment(&ann(), "plan:premium:42", 90, "charge-odd");
+    tg.wait_call(T, "the thanks", |c| {
+        text_of(c).starts_with("🎉 Thank you! Your Premium plan")
+    });
+    tg.successful_payment(&ann(), "plan:premium:42", 90, "charge-odd");
+    tg.send_text(&ann(), "/help");
+    tg.wait_call(T, "a later answer", |c| text_of(c).contains("/settings"));
+    assert_eq!(user_plan(&d, 42).0, "premium");
+    let issues: Vec<(String, String)> = db(&d)
+        .prepare("SELECT kind, details FROM payment_issues")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        issues,
+        vec![("amount_mismatch".to_string(), "paid 90 XTR, price 100 XTR".to_string())]
+    );
+    let m = scrape(&d);
+    assert!(has(&m, "doradura_errors_total{category=\"payment\"} 1"), "{m}");
+    assert!(
+        has(&m, "doradura_revenue_total_stars 90"),
+        "the Stars received are counted: {m}"
+    );
+}

@@ -192,20 +192,6 @@ pub async fn successful(bot: Bot, msg: Message, ctx: Arc<Ctx>) -> HandlerResult 
         return Ok(());
     };
     let plan = payload.plan;
-    let expected = ctx.prices.of(plan).unwrap_or(0);
-    if currency != "XTR" || total_amount != expected {
-        // The money arrived: the plan is granted, and a person looks at the difference.
-        let details = format!("paid {total_amount} {currency}, price {expected} XTR");
-        raise(
-            &ctx,
-            "amount_mismatch",
-            Some(user_id),
-            Some(plan),
-            Some(charge.clone()),
-            details,
-        )
-        .await;
-    }
     let (c2, prov) = (charge.clone(), provider_payment_charge_id.clone());
     let recorded = ctx
         .database
@@ -213,6 +199,21 @@ pub async fn successful(bot: Bot, msg: Message, ctx: Arc<Ctx>) -> HandlerResult 
         .await;
     match recorded {
         Ok(Recorded::New { expires_at }) => {
+            let expected = ctx.prices.of(plan).unwrap_or(0);
+            if currency != "XTR" || total_amount != expected {
+                // The money arrived: the plan is granted, and a person looks at the difference (once: a
+                // redelivered update is a duplicate and never gets here).
+                let details = format!("paid {total_amount} {currency}, price {expected} XTR");
+                raise(
+                    &ctx,
+                    "amount_mismatch",
+                    Some(user_id),
+                    Some(plan),
+                    Some(charge.clone()),
+                    details,
+                )
+                .await;
+            }
             ctx.metrics().paid_plan(plan, total_amount);
             info!(user = user_id, plan = plan.as_str(), stars = total_amount, charge = %charge, "payment recorded");
             refresh_active(&ctx).await;
