@@ -4,7 +4,7 @@
 //! at once when nobody waits: nothing accumulates in `DOWNLOAD_DIR`.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use doradura_proto::TaskProgress;
@@ -31,7 +31,8 @@ impl SpoolFile {
         }
     }
 
-    pub fn dir(&self) -> &Path {
+    #[cfg(test)]
+    pub fn dir(&self) -> &std::path::Path {
         &self.dir
     }
 }
@@ -103,6 +104,7 @@ impl Hub {
     }
 
     /// How many watchers wait for `task`.
+    #[cfg(test)]
     pub fn watching(&self, task: u64) -> usize {
         self.watchers.lock().unwrap().get(&task).map_or(0, Vec::len)
     }
@@ -112,7 +114,7 @@ impl Hub {
 mod tests {
     use super::*;
 
-    fn spool(dir: &Path) -> SpoolFile {
+    fn spool(dir: &std::path::Path) -> SpoolFile {
         let d = dir.join("task-1");
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join("a.mp3"), b"x").unwrap();

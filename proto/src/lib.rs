@@ -49,7 +49,7 @@ pub struct ConnectError {
 
 impl ConnectError {
     /// A sentence for an operator: what is wrong and what to check.
-    pub fn explain(&self) -> String {
+    fn explain(&self) -> String {
         let p = self.path.display();
         match self.source.kind() {
             io::ErrorKind::NotFound => format!(
