@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use doradura_testkit::media::{MediaSite, ytdlp};
+use doradura_testkit::media::{MediaSite, hanging_ytdlp, ytdlp};
 use doradura_testkit::telegram::{Call, Failure, FakeTelegram, TgUser};
-use doradura_testkit::{Daemon, DaemonBuilder, script, wait_for};
+use doradura_testkit::{Daemon, DaemonBuilder, wait_for};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(60);
@@ -440,11 +440,7 @@ fn settings_change_the_first_choice_offered() {
 fn the_cancel_button_stops_a_running_download() {
     let tg = FakeTelegram::start();
     let b = builder(&tg);
-    let fake = b.dir().join("hanging-yt-dlp");
-    script(
-        &fake,
-        "[ \"$1\" = --version ] && { echo 2099.01.01; exit 0; }\nsleep 1000 & wait",
-    );
+    let fake = hanging_ytdlp(b.dir());
     let d = start(&tg, b.env("YTDLP_PATH", &fake));
     let prompt = send_link(&tg, &ann(), "http://media.invalid/v.mp4");
     let id = prompt.message_id.unwrap();

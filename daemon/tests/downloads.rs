@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Output};
 use std::time::Duration;
 
-use doradura_testkit::media::{MediaSite, ytdlp};
+use doradura_testkit::media::{MediaSite, hanging_ytdlp, ytdlp};
 use doradura_testkit::{Daemon, DaemonBuilder, alive, children, script, signal, wait_for};
 use nix::sys::signal::Signal;
 use serde_json::Value;
@@ -285,23 +285,6 @@ fn a_daemon_restarted_with_tasks_queued_finishes_them() {
     });
     // Nobody was there to receive them: the files were removed, nothing accumulates.
     wait_for(T, "an empty spool", || d.spool_entries().is_empty().then_some(()));
-}
-
-/// A yt-dlp that answers `--version`, records its pid and its child's, and hangs.
-fn hanging_ytdlp(dir: &Path) -> PathBuf {
-    let path = dir.join("hanging-yt-dlp");
-    script(
-        &path,
-        &format!(
-            "[ \"$1\" = --version ] && {{ echo 2099.01.01; exit 0; }}\n\
-             echo $$ > {d}/ytdlp.pid\n\
-             sleep 1000 &\n\
-             echo $! > {d}/child.pid\n\
-             wait",
-            d = dir.display()
-        ),
-    );
-    path
 }
 
 fn read_pid(path: &Path) -> u32 {

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use doradura_testkit::media::hanging_ytdlp;
 use doradura_testkit::telegram::{Call, FakeTelegram, TgUser};
-use doradura_testkit::{Daemon, DaemonBuilder, http_get, script, wait_for};
+use doradura_testkit::{Daemon, DaemonBuilder, http_get, wait_for};
 use nix::sys::signal::Signal;
 
 const T: Duration = Duration::from_secs(60);
@@ -25,11 +26,7 @@ fn builder(tg: &FakeTelegram) -> DaemonBuilder {
         .env("PLAN_EXPIRY_CHECK_INTERVAL", "200ms")
         .env("SHUTDOWN_GRACE_PERIOD", "200ms");
     // Downloads hang: these tests look at the queue, not at files.
-    let fake = b.dir().join("hanging-yt-dlp");
-    script(
-        &fake,
-        "[ \"$1\" = --version ] && { echo 2099.01.01; exit 0; }\nsleep 1000 & wait",
-    );
+    let fake = hanging_ytdlp(b.dir());
     b.env("YTDLP_PATH", &fake)
 }
 

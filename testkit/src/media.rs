@@ -79,6 +79,24 @@ pub fn ytdlp() -> PathBuf {
     path
 }
 
+/// A yt-dlp that answers `--version`, records its pid (`ytdlp.pid`) and its child's (`child.pid`) in `dir`, and
+/// hangs: for timeouts, cancels and queues that must stay busy.
+pub fn hanging_ytdlp(dir: &Path) -> PathBuf {
+    let path = dir.join("hanging-yt-dlp");
+    crate::script(
+        &path,
+        &format!(
+            "[ \"$1\" = --version ] && {{ echo 2099.01.01; exit 0; }}\n\
+             echo $$ > {d}/ytdlp.pid\n\
+             sleep 1000 &\n\
+             echo $! > {d}/child.pid\n\
+             wait",
+            d = dir.display()
+        ),
+    );
+    path
+}
+
 #[derive(Clone)]
 struct Site {
     dir: PathBuf,
