@@ -44,6 +44,8 @@ pub struct Dashboard {
     pub commands: u64,
     /// The most requested format in the last 24 hours, with its count.
     pub top_format: Option<(String, u64)>,
+    /// When the figures were read, Unix seconds.
+    pub at_s: i64,
 }
 
 fn window(conn: &Connection, from_ms: i64, to_ms: i64) -> rusqlite::Result<Window> {
@@ -56,7 +58,9 @@ fn window(conn: &Connection, from_ms: i64, to_ms: i64) -> rusqlite::Result<Windo
     )?;
     let revenue: u64 = conn.query_row(
         "SELECT COALESCE(SUM(amount_stars), 0) FROM payments WHERE paid_at >= ?1 AND paid_at < ?2",
-        params![from_ms / 1000, to_ms / 1000],
+        // Payments carry whole seconds: both ends round up, so the current second is in and no second is in two
+        // windows.
+        params![(from_ms + 999).div_euclid(1000), (to_ms + 999).div_euclid(1000)],
         |r| r.get(0),
     )?;
     Ok(Window {
@@ -100,6 +104,7 @@ pub fn dashboard(conn: &Connection, now_ms: i64) -> rusqlite::Result<Dashboard> 
         dau,
         commands,
         top_format,
+        at_s: now_ms / 1000,
     })
 }
 
@@ -122,7 +127,8 @@ fn pct(v: Option<f64>) -> String {
 /// The `/analytics` text, with the contract's labels.
 pub fn render(d: &Dashboard, ytdlp: &str) -> String {
     let (l, p) = (&d.last, &d.previous);
-    let count = |w: &Window| (w.downloads > 0 || p.downloads > 0).then_some(w.downloads as f64);
+    let any = l.downloads > 0 || p.downloads > 0;
+    let count = |w: &Window| any.then_some(w.downloads as f64);
     let top = d.top_format.as_ref().map_or("no data yet".to_string(), |(f, n)| {
         format!("{} ({n})", f.to_uppercase())
     });
@@ -156,6 +162,7 @@ pub fn render(d: &Dashboard, ytdlp: &str) -> String {
         format!("DAU: {}", d.dau),
         format!("Commands: {}", d.commands),
         format!("Top format: {top}"),
+        format!("Updated: {}", crate::users::utc_time(d.at_s)),
     ]
     .join("\n")
 }

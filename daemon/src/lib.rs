@@ -17,6 +17,7 @@ pub mod payments;
 pub mod plans;
 pub mod queue;
 pub mod revenue;
+pub mod rollup;
 pub mod socket;
 pub mod supervisor;
 pub mod urlcheck;
@@ -178,6 +179,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
         tokio::spawn(metrics::http::serve(listener, state, http_stop.clone()));
     }
     let refresher = tokio::spawn(refresh_metrics(metrics.clone(), database.clone(), started));
+    let roll_ups = tokio::spawn(roll_up(
+        database.clone(),
+        metrics.clone(),
+        config.analytics_cache_update_interval,
+    ));
 
     let server_stop = CancellationToken::new();
     let server = tonic::transport::Server::builder()
@@ -261,6 +267,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
     server_stop.cancel();
     http_stop.cancel();
     refresher.abort();
+    roll_ups.abort();
     match tokio::time::timeout(Duration::from_secs(5), server).await {
         Ok(Ok(Err(e))) => error!(error = %e, "control server ended with an error"),
         Ok(_) => {}
@@ -292,6 +299,31 @@ async fn refresh_metrics(metrics: Arc<Metrics>, database: Database, started: Ins
                 metrics.error("database");
             }
         }
+    }
+}
+
+/// Rolls the history up into `metric_aggregates` every `every`: at start from the newest period stored, then
+/// from a little before the previous run, so a write that was in flight during it is not missed.
+async fn roll_up(database: Database, metrics: Arc<Metrics>, every: Duration) {
+    const MARGIN_S: i64 = 300;
+    let mut since = None;
+    loop {
+        let started_s = now_ms() / 1000;
+        match database.call(move |c| rollup::roll_up(c, since)).await {
+            Ok(Ok(rows)) => {
+                tracing::debug!(rows, "analytics rolled up");
+                since = Some(started_s - MARGIN_S);
+            }
+            Ok(Err(e)) => {
+                metrics.error("database");
+                warn!(error = %e, "the analytics roll-up failed");
+            }
+            Err(e) => {
+                metrics.error("database");
+                warn!(error = %e, "the analytics roll-up failed");
+            }
+        }
+        tokio::time::sleep(every).await;
     }
 }
 

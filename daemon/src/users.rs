@@ -32,6 +32,18 @@ pub fn upsert(conn: &Connection, c: &Contact, now_s: i64) -> rusqlite::Result<bo
 }
 
 /// `YYYY-MM-DD` (UTC) of a Unix time.
+/// `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn utc_time(now_s: i64) -> String {
+    let s = now_s.rem_euclid(86_400);
+    format!(
+        "{} {:02}:{:02}:{:02} UTC",
+        utc_date(now_s),
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
 pub fn utc_date(now_s: i64) -> String {
     let days = now_s.div_euclid(86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).

@@ -1,5 +1,6 @@
-//! Inline button data: `dl:<format>[:<quality>]`, `cancel:<request>`, `set:<format>[:<quality>]`. Anything else
-//! (junk, forged, a quality the format does not have) parses to `None`.
+//! Inline button data: `dl:<format>[:<quality>]`, `cancel:<request>`, `set:<format>[:<quality>]`, `buy:<plan>`,
+//! `plan:cancel`, and under `/analytics` `an:refresh` and `an:m:<category>`. Anything else (junk, forged, a
+//! quality the format does not have, a category that does not exist) parses to `None`.
 
 use doradura_proto::types::Format;
 
@@ -12,6 +13,15 @@ pub enum Action {
     Setting { format: Format, quality: &'static str },
     Buy { plan: Plan },
     CancelPlan,
+    Admin(AdminView),
+}
+
+/// A button under `/analytics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminView {
+    Refresh,
+    /// One of `admin_metrics::CATEGORIES`.
+    Category(&'static str),
 }
 
 /// Telegram allows 64 bytes of callback data.
@@ -35,6 +45,12 @@ pub fn parse(data: &str) -> Option<Action> {
             .filter(|p| *p != Plan::Free)
             .map(|plan| Action::Buy { plan }),
         "plan" if rest == "cancel" => Some(Action::CancelPlan),
+        "an" if rest == "refresh" => Some(Action::Admin(AdminView::Refresh)),
+        "an" => {
+            let category = rest.strip_prefix("m:")?;
+            let known = crate::admin_metrics::CATEGORIES.iter().find(|c| **c == category)?;
+            Some(Action::Admin(AdminView::Category(known)))
+        }
         "cancel" => {
             let request: i64 = rest.parse().ok().filter(|r| *r > 0)?;
             (rest == request.to_string()).then_some(Action::Cancel { request })
@@ -50,6 +66,8 @@ pub fn encode(action: &Action) -> String {
         Action::Cancel { request } => format!("cancel:{request}"),
         Action::Buy { plan } => format!("buy:{}", plan.as_str()),
         Action::CancelPlan => "plan:cancel".to_string(),
+        Action::Admin(AdminView::Refresh) => "an:refresh".to_string(),
+        Action::Admin(AdminView::Category(c)) => format!("an:m:{c}"),
     }
 }
 
@@ -83,6 +101,8 @@ mod tests {
             Action::Cancel { request: 12 },
             Action::Buy { plan: Plan::Vip },
             Action::CancelPlan,
+            Action::Admin(AdminView::Refresh),
+            Action::Admin(AdminView::Category("system")),
         ] {
             assert_eq!(parse(&encode(&a)), Some(a.clone()), "{}", encode(&a));
         }
@@ -120,6 +140,11 @@ mod tests {
             "buy:free",
             "buy:gold",
             "plan:upgrade",
+            "an:",
+            "an:m:",
+            "an:m:vanity",
+            "an:m:system:1",
+            "an:refresh:now",
             "rm:-rf",
             "dl:mp3:320k\u{0}",
             &"dl:mp3:".repeat(20),

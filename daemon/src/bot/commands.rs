@@ -45,6 +45,8 @@ pub enum AdminCommand {
     Revenue,
     /// (admin) refund a Stars payment by its charge id and revoke its plan
     Refund(String),
+    /// (admin) the daily figures of the last N days (7 by default) as a CSV file
+    Export(String),
 }
 
 impl AdminCommand {
@@ -55,6 +57,7 @@ impl AdminCommand {
             AdminCommand::Metrics(_) => "metrics",
             AdminCommand::Revenue => "revenue",
             AdminCommand::Refund(_) => "refund",
+            AdminCommand::Export(_) => "export",
         }
     }
 }

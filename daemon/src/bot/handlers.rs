@@ -12,20 +12,25 @@ use tracing::{info, warn};
 use super::callback::{self, Action};
 use super::commands::{AdminCommand, Command};
 use super::store::{self, PROMPT_TTL_MS};
-use super::{Ctx, HandlerResult, delivery, health, keyboards, retry, texts};
+use super::{Ctx, HandlerResult, delivery, keyboards, retry, texts};
 use crate::plans;
-use crate::queue::{self, NewTask};
+use crate::queue::NewTask;
 use crate::users::{self, Contact};
 
 /// Budget for a plain reply.
-const REPLY_BUDGET: Duration = Duration::from_secs(120);
+pub(super) const REPLY_BUDGET: Duration = Duration::from_secs(120);
 
 fn now_s() -> i64 {
     crate::now_ms() / 1000
 }
 
 /// Records the user (and a command, if it is one) without holding up the reply.
-fn record(ctx: &Ctx, user: &User, command: bool) {
+pub(super) fn record(ctx: &Ctx, user: &User, command: bool) {
+    tokio::spawn(record_now(ctx, user, command));
+}
+
+/// Records the user now; the admin commands wait for it, so their own command is in the figures they show.
+pub(super) fn record_now(ctx: &Ctx, user: &User, command: bool) -> impl Future<Output = ()> + Send + 'static {
     let contact = Contact {
         user_id: user.id.0 as i64,
         username: user.username.clone(),
@@ -34,7 +39,7 @@ fn record(ctx: &Ctx, user: &User, command: bool) {
     };
     let db = ctx.database.clone();
     let metrics = ctx.downloads.metrics.clone();
-    tokio::spawn(async move {
+    async move {
         let result = db
             .call(move |c| {
                 let new = users::upsert(c, &contact, now_s())?;
@@ -60,7 +65,7 @@ fn record(ctx: &Ctx, user: &User, command: bool) {
                 warn!(error = %e, "recording a user failed")
             }
         }
-    });
+    }
 }
 
 async fn reply(bot: &Bot, msg: &Message, text: impl Into<String>) -> HandlerResult {
@@ -113,133 +118,6 @@ pub async fn command(bot: Bot, msg: Message, cmd: Command, ctx: Arc<Ctx>) -> Han
             reply(&bot, &msg, texts::cancelled_count(waiting.len())).await
         }
         Command::Plan => super::payments::show_plans(&bot, msg.chat.id, user_id, &ctx).await,
-    }
-}
-
-pub async fn admin_command(bot: Bot, msg: Message, cmd: AdminCommand, ctx: Arc<Ctx>) -> HandlerResult {
-    let Some(user) = msg.from.clone() else { return Ok(()) };
-    record(&ctx, &user, true);
-    ctx.metrics().command(cmd.name());
-    let user_id = user.id.0 as i64;
-    let allowed = ctx.is_admin(user_id);
-    let (name, args) = (
-        cmd.name(),
-        msg.text()
-            .unwrap_or("")
-            .split_once(' ')
-            .map_or("", |(_, a)| a)
-            .to_string(),
-    );
-    let audit = ctx
-        .database
-        .query(move |c| {
-            c.execute(
-                "INSERT INTO admin_actions (user_id, command, args, allowed, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-                rusqlite::params![
-                    user_id,
-                    name,
-                    args.chars().take(200).collect::<String>(),
-                    allowed,
-                    crate::now_ms()
-                ],
-            )
-        })
-        .await;
-    if audit.is_err() {
-        ctx.metrics().error("database");
-    }
-    if !allowed {
-        warn!(user = user_id, command = cmd.name(), "admin command refused");
-        return reply(&bot, &msg, texts::ADMIN_ONLY).await;
-    }
-    info!(user = user_id, command = cmd.name(), "admin command");
-    match cmd {
-        AdminCommand::Health => {
-            let workers = ctx.supervisor.snapshot().await.unwrap_or_default();
-            let now = crate::now_ms();
-            let (queue, oldest) = ctx
-                .database
-                .query(move |c| {
-                    let oldest: Option<i64> = c.query_row(
-                        "SELECT MIN(created_at_ms) FROM download_tasks WHERE state = 'queued'",
-                        [],
-                        |r| r.get(0),
-                    )?;
-                    Ok((queue::depth(c)?, oldest))
-                })
-                .await?;
-            let database = ctx.database.schema_version().await;
-            let path = ctx.database.path().to_path_buf();
-            let database_bytes = [path.clone(), path.with_extension("db-wal")]
-                .iter()
-                .filter_map(|p| std::fs::metadata(p).ok())
-                .map(|m| m.len())
-                .sum();
-            let text = health::render(&health::Health {
-                uptime: ctx.started.elapsed(),
-                workers: &workers,
-                queue: &queue,
-                oldest_wait: oldest.map(|t| std::time::Duration::from_millis((now - t).max(0) as u64)),
-                database,
-                database_bytes,
-            });
-            reply(&bot, &msg, text).await
-        }
-        AdminCommand::Analytics => {
-            let workers = ctx.supervisor.snapshot().await.unwrap_or_default();
-            let now = crate::now_ms();
-            let (dashboard, hours) = ctx
-                .database
-                .query(move |c| Ok((crate::analytics::dashboard(c, now)?, crate::charts::hourly(c, now)?)))
-                .await?;
-            reply(
-                &bot,
-                &msg,
-                crate::analytics::render(&dashboard, &health::ytdlp_status(&workers)),
-            )
-            .await?;
-            let png = tokio::task::spawn_blocking(move || crate::charts::downloads_24h(&hours)).await??;
-            retry::retrying("sendPhoto", REPLY_BUDGET, || {
-                let photo = teloxide::types::InputFile::memory(png.clone()).file_name("analytics.png");
-                bot.send_photo(msg.chat.id, photo)
-                    .caption(texts::ANALYTICS_CHART)
-                    .send()
-            })
-            .await?;
-            Ok(())
-        }
-        AdminCommand::Metrics(category) => {
-            use crate::admin_metrics as am;
-            let category = category.trim().to_ascii_lowercase();
-            let now = crate::now_ms();
-            let text = match category.as_str() {
-                "" => am::menu(None),
-                "performance" => ctx.database.query(move |c| am::performance(c, now)).await?,
-                "business" => ctx.database.query(move |c| am::business(c, now)).await?,
-                "engagement" => ctx.database.query(move |c| am::engagement(c, now)).await?,
-                "system" => {
-                    let workers = ctx.supervisor.snapshot().await.unwrap_or_default();
-                    let metrics = ctx.downloads.metrics.clone();
-                    ctx.database.query(move |c| am::system(c, &workers, &metrics)).await?
-                }
-                other => am::menu(Some(other)),
-            };
-            reply(&bot, &msg, text).await
-        }
-        AdminCommand::Revenue => {
-            let now = crate::now_ms();
-            let revenue = ctx.database.query(move |c| crate::revenue::compute(c, now)).await?;
-            reply(&bot, &msg, crate::revenue::render(&revenue)).await?;
-            let daily = revenue.daily.clone();
-            let png = tokio::task::spawn_blocking(move || crate::charts::revenue_30d(&daily)).await??;
-            retry::retrying("sendPhoto", REPLY_BUDGET, || {
-                let photo = teloxide::types::InputFile::memory(png.clone()).file_name("revenue.png");
-                bot.send_photo(msg.chat.id, photo).caption(texts::REVENUE_CHART).send()
-            })
-            .await?;
-            Ok(())
-        }
-        AdminCommand::Refund(charge) => super::payments::refund_command(&bot, msg.chat.id, charge, &ctx).await,
     }
 }
 
@@ -300,7 +178,7 @@ pub async fn text(bot: Bot, msg: Message, ctx: Arc<Ctx>) -> HandlerResult {
     Ok(())
 }
 
-async fn answer(bot: &Bot, q: &CallbackQuery, text: &str, alert: bool) -> HandlerResult {
+pub(super) async fn answer(bot: &Bot, q: &CallbackQuery, text: &str, alert: bool) -> HandlerResult {
     retry::retrying("answerCallbackQuery", Duration::from_secs(10), || {
         bot.answer_callback_query(q.id.clone())
             .text(text)
@@ -328,6 +206,7 @@ pub async fn callback(bot: Bot, q: CallbackQuery, ctx: Arc<Ctx>) -> HandlerResul
     };
     match action {
         Action::Download { format, quality } => choose(&bot, &q, &message, &ctx, format, quality).await,
+        Action::Admin(view) => super::admin::button(bot, q, message, view, ctx).await,
         Action::Cancel { request } => {
             let found = ctx.database.call(move |c| store::request(c, request)).await??;
             let Some(request) = found else {

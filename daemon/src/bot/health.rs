@@ -40,6 +40,8 @@ pub struct Health<'a> {
     pub queue: &'a [(doradura_proto::types::Priority, u32)],
     /// How long the oldest waiting task has waited.
     pub oldest_wait: Option<Duration>,
+    /// Errors per category over the last hour.
+    pub errors_last_hour: &'a [(&'a str, u64)],
     pub database: Result<u32, String>,
     /// Database file plus its write-ahead log, in bytes.
     pub database_bytes: u64,
@@ -67,6 +69,20 @@ pub fn render(h: &Health<'_>) -> String {
     if let Some(wait) = h.oldest_wait {
         out.push_str(&format!("Oldest wait: {}\n", uptime(wait)));
     }
+    let errors: Vec<String> = h
+        .errors_last_hour
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(c, n)| format!("{c} {n}"))
+        .collect();
+    out.push_str(&format!(
+        "Errors (last hour): {}\n",
+        if errors.is_empty() {
+            "none".to_string()
+        } else {
+            errors.join(" · ")
+        }
+    ));
     out.push_str(&format!("yt-dlp: {}\n", ytdlp_status(h.workers)));
     out.push_str(&match &h.database {
         Ok(v) => format!("Database: ✅ ok (schema v{v}, {:.1} MB)", h.database_bytes as f64 / 1e6),
@@ -104,6 +120,7 @@ mod tests {
             workers: &workers,
             queue: &[(Priority::High, 1), (Priority::Medium, 0), (Priority::Low, 4)],
             oldest_wait: Some(Duration::from_secs(90)),
+            errors_last_hour: &[("database", 0), ("download", 3), ("telegram_api", 1)],
             database: Ok(6),
             database_bytes: 2_500_000,
         });
@@ -114,6 +131,7 @@ mod tests {
             " • #1 pid 101 idle, 1 restart",
             "Queue: high 1 · medium 0 · low 4",
             "Oldest wait: 1m 30s",
+            "Errors (last hour): download 3 · telegram_api 1",
             "yt-dlp: ⚠️ 2026.10.26 on 1/2 workers",
             "Database: ✅ ok (schema v6, 2.5 MB)",
         ] {

@@ -3,7 +3,7 @@
 use doradura_proto::types::Format;
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 
-use super::callback::{Action, encode};
+use super::callback::{Action, AdminView, encode};
 use super::texts;
 
 fn button(action: Action) -> InlineKeyboardButton {
@@ -12,6 +12,8 @@ fn button(action: Action) -> InlineKeyboardButton {
         Action::Cancel { .. } => "✖️ Cancel".to_string(),
         Action::Buy { plan } => format!("⭐ Buy {}", plan.title()),
         Action::CancelPlan => "Cancel my plan".to_string(),
+        Action::Admin(AdminView::Refresh) => "🔄 Refresh".to_string(),
+        Action::Admin(AdminView::Category(c)) => texts::category_button(c),
     };
     InlineKeyboardButton::callback(label, encode(&action))
 }
@@ -74,4 +76,14 @@ pub fn settings() -> InlineKeyboardMarkup {
             .collect::<Vec<_>>()
     });
     InlineKeyboardMarkup::new(rows)
+}
+
+/// Under `/analytics`: refresh, then one button per `/metrics` category.
+pub fn analytics() -> InlineKeyboardMarkup {
+    let categories = crate::admin_metrics::CATEGORIES.map(|c| button(Action::Admin(AdminView::Category(c))));
+    InlineKeyboardMarkup::new(vec![
+        vec![button(Action::Admin(AdminView::Refresh))],
+        categories[..2].to_vec(),
+        categories[2..].to_vec(),
+    ])
 }

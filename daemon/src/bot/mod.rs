@@ -1,5 +1,6 @@
 //! The Telegram bot: teloxide long polling against `TELOXIDE_API_URL`, on top of the download pipeline.
 
+mod admin;
 mod callback;
 mod commands;
 mod delivery;
@@ -99,7 +100,7 @@ pub fn schema() -> UpdateHandler<HandlerError> {
         .branch(
             dptree::entry()
                 .filter_command::<AdminCommand>()
-                .endpoint(handlers::admin_command),
+                .endpoint(admin::command),
         )
         .endpoint(handlers::text);
     dptree::entry()

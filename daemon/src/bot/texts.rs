@@ -133,6 +133,63 @@ pub fn failure(error: ErrorType, max_file_mb: u64) -> String {
 pub const INTERRUPTED: &str = "⚠️ This download was interrupted by a restart of the bot. Please send the link again.";
 pub const ANALYTICS_CHART: &str = "Downloads per hour over the last 24 hours: succeeded and failed.";
 pub const REVENUE_CHART: &str = "Stars per day over the last 30 days.";
+pub const REFRESHED: &str = "Refreshed.";
+pub const EXPORT_USAGE: &str = "Usage: /export [days], with days from 1 to 366 (7 when left out).";
+
+/// The label of a `/metrics` category button.
+pub fn category_button(category: &str) -> String {
+    let icon = match category {
+        "performance" => "⚙️",
+        "business" => "💰",
+        "engagement" => "👥",
+        _ => "🖥",
+    };
+    let mut name = category.to_string();
+    name[..1].make_ascii_uppercase();
+    format!("{icon} {name}")
+}
+
+/// The days of `/export [days]`: 7 when empty, 1 to 366, anything else `None`.
+pub fn export_days(arg: &str) -> Option<u32> {
+    match arg.trim() {
+        "" => Some(7),
+        a => a.parse().ok().filter(|d| (1..=366).contains(d)),
+    }
+}
+
+pub fn export_caption(days: u32) -> String {
+    format!("Daily figures of the last {days} days (UTC), one row per day.")
+}
+
+/// Telegram's limit on a message, in UTF-16 code units.
+pub const MAX_MESSAGE: usize = 4096;
+
+/// `text` cut into messages Telegram accepts: at line ends where possible, inside a line only when it alone is
+/// too long, never inside a character.
+pub fn pieces(text: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let units = |s: &str| s.encode_utf16().count();
+    for line in text.split_inclusive('\n') {
+        let last = out.last_mut().expect("never empty");
+        if units(last) + units(line) <= MAX_MESSAGE {
+            last.push_str(line);
+            continue;
+        }
+        let mut current = String::new();
+        for ch in line.chars() {
+            if units(&current) + ch.len_utf16() > MAX_MESSAGE {
+                out.push(std::mem::take(&mut current));
+            }
+            current.push(ch);
+        }
+        out.push(current);
+    }
+    out.retain(|p| !p.trim().is_empty());
+    if out.is_empty() {
+        out.push(text.to_string());
+    }
+    out
+}
 pub const SEND_FAILED: &str = "⚠️ The file was ready but could not be sent. Please request it again.";
 
 /// `1:02:03` or `2:03`.
@@ -281,6 +338,34 @@ pub const REFUND_USAGE: &str = "Usage: /refund CHARGE_ID";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_texts_are_cut_at_line_ends_and_every_piece_fits() {
+        let line = "é".repeat(99) + "\n";
+        let text = line.repeat(100);
+        let pieces = pieces(&text);
+        assert_eq!(pieces.concat(), text, "nothing lost");
+        assert!(pieces.iter().all(|p| p.encode_utf16().count() <= MAX_MESSAGE));
+        assert!(pieces.iter().all(|p| p.ends_with('\n')), "cut at line ends");
+        // One line longer than a message, of 2-unit characters: cut between characters.
+        let wide = "😀".repeat(3000);
+        let pieces = super::pieces(&wide);
+        assert_eq!(pieces.concat(), wide);
+        assert_eq!(
+            pieces.iter().map(|p| p.encode_utf16().count()).collect::<Vec<_>>(),
+            [4096, 1904]
+        );
+        assert_eq!(super::pieces("short"), ["short"]);
+    }
+
+    #[test]
+    fn export_days_accepts_a_bounded_number_only() {
+        assert_eq!(export_days(""), Some(7));
+        assert_eq!(export_days(" 30 "), Some(30));
+        for junk in ["0", "367", "-1", "7d", "1e3", "seven"] {
+            assert_eq!(export_days(junk), None, "{junk}");
+        }
+    }
 
     #[test]
     fn every_error_type_has_plain_words() {

@@ -34,7 +34,7 @@ pub const RESTART_REASONS: [&str; 7] = [
     "spawn_failed",
 ];
 /// Bounded values of the `command` label.
-pub const COMMANDS: [&str; 10] = [
+pub const COMMANDS: [&str; 12] = [
     "start",
     "help",
     "settings",
@@ -45,6 +45,8 @@ pub const COMMANDS: [&str; 10] = [
     "metrics",
     "revenue",
     "refund",
+    "export",
+    "alerts",
 ];
 /// Bounded values of the `category` label of `doradura_errors_total`.
 pub const ERROR_CATEGORIES: [&str; 10] = [
@@ -167,6 +169,8 @@ pub struct Metrics {
     pub payment_failure: Vec<Vec<IntCounter>>,
     pub active_subscriptions: Vec<IntGauge>,
     pub errors: Vec<IntCounter>,
+    /// The same errors over the last hour, for `/health` and the alerts.
+    pub recent_errors: super::recent::RecentErrors,
     pub queue_depth: Vec<IntGauge>,
     pub uptime: IntCounter,
     pub workers: Vec<IntGauge>,
@@ -420,6 +424,7 @@ impl Metrics {
             }),
             active_subscriptions: each(&plans, |p| active.with_label_values(&[p])),
             errors: each(&ERROR_CATEGORIES, |c| errors.with_label_values(&[c])),
+            recent_errors: Default::default(),
             queue_depth: each(Priority::ALL, |p| depth.with_label_values(&[p.as_str()])),
             uptime,
             workers: each(&WORKER_STATES, |s| workers.with_label_values(&[s])),
@@ -495,6 +500,7 @@ impl Metrics {
     pub fn error(&self, category: &str) {
         if let Some(i) = ERROR_CATEGORIES.iter().position(|c| *c == category) {
             self.errors[i].inc();
+            self.recent_errors.record(i);
         }
     }
 

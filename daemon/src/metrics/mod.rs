@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod http;
+mod recent;
 mod restore;
 
 pub use catalog::Metrics;

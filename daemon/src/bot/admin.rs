@@ -1,0 +1,239 @@
+//! Admin commands and the buttons under `/analytics`. Every attempt is audited first; anyone not in ADMIN_IDS
+//! gets one line and no figure.
+
+use std::sync::Arc;
+
+use teloxide::prelude::*;
+use teloxide::types::{InputFile, ReplyParameters};
+use tracing::{info, warn};
+
+use super::callback::AdminView;
+use super::commands::AdminCommand;
+use super::handlers::{REPLY_BUDGET, answer, record_now};
+use super::{Ctx, HandlerResult, health, keyboards, retry, texts};
+use crate::admin_metrics as am;
+use crate::metrics::catalog::ERROR_CATEGORIES;
+
+/// Stores who tried which admin command, with what arguments, and whether it was allowed.
+async fn audit(ctx: &Ctx, user_id: i64, command: &'static str, args: String) -> bool {
+    let allowed = ctx.is_admin(user_id);
+    let stored = ctx
+        .database
+        .query(move |c| {
+            c.execute(
+                "INSERT INTO admin_actions (user_id, command, args, allowed, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![
+                    user_id,
+                    command,
+                    args.chars().take(200).collect::<String>(),
+                    allowed,
+                    crate::now_ms()
+                ],
+            )
+        })
+        .await;
+    if stored.is_err() {
+        ctx.metrics().error("database");
+    }
+    if allowed {
+        info!(user = user_id, command, "admin command");
+    } else {
+        warn!(user = user_id, command, "admin command refused");
+    }
+    allowed
+}
+
+/// Sends `text` (in pieces when it is longer than Telegram allows), the last piece with `markup`.
+async fn send(
+    bot: &Bot,
+    chat: ChatId,
+    reply_to: Option<teloxide::types::MessageId>,
+    text: &str,
+    markup: Option<teloxide::types::InlineKeyboardMarkup>,
+) -> HandlerResult {
+    let pieces = texts::pieces(text);
+    let last = pieces.len() - 1;
+    for (i, piece) in pieces.into_iter().enumerate() {
+        let markup = markup.clone().filter(|_| i == last);
+        retry::retrying("sendMessage", REPLY_BUDGET, || {
+            let mut request = bot.send_message(chat, piece.clone());
+            if let Some(id) = reply_to {
+                request = request.reply_parameters(ReplyParameters::new(id).allow_sending_without_reply());
+            }
+            if let Some(m) = markup.clone() {
+                request = request.reply_markup(m);
+            }
+            request.send()
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+async fn send_png(bot: &Bot, chat: ChatId, png: Vec<u8>, name: &'static str, caption: &'static str) -> HandlerResult {
+    retry::retrying("sendPhoto", REPLY_BUDGET, || {
+        bot.send_photo(chat, InputFile::memory(png.clone()).file_name(name))
+            .caption(caption)
+            .send()
+    })
+    .await?;
+    Ok(())
+}
+
+pub async fn command(bot: Bot, msg: Message, cmd: AdminCommand, ctx: Arc<Ctx>) -> HandlerResult {
+    let Some(user) = msg.from.clone() else { return Ok(()) };
+    record_now(&ctx, &user, true).await;
+    ctx.metrics().command(cmd.name());
+    let args = msg
+        .text()
+        .unwrap_or("")
+        .split_once(' ')
+        .map_or("", |(_, a)| a)
+        .to_string();
+    let (chat, id) = (msg.chat.id, Some(msg.id));
+    if !audit(&ctx, user.id.0 as i64, cmd.name(), args).await {
+        return send(&bot, chat, id, texts::ADMIN_ONLY, None).await;
+    }
+    match cmd {
+        AdminCommand::Health => send(&bot, chat, id, &health_text(&ctx).await?, None).await,
+        AdminCommand::Analytics => {
+            let (text, hours) = analytics(&ctx).await?;
+            send(&bot, chat, id, &text, Some(keyboards::analytics())).await?;
+            let png = tokio::task::spawn_blocking(move || crate::charts::downloads_24h(&hours)).await??;
+            send_png(&bot, chat, png, "analytics.png", texts::ANALYTICS_CHART).await
+        }
+        AdminCommand::Metrics(category) => {
+            let category = category.trim().to_ascii_lowercase();
+            send(&bot, chat, id, &metrics_text(&ctx, &category).await?, None).await
+        }
+        AdminCommand::Revenue => {
+            let now = crate::now_ms();
+            let revenue = ctx.database.query(move |c| crate::revenue::compute(c, now)).await?;
+            send(&bot, chat, id, &crate::revenue::render(&revenue), None).await?;
+            let daily = revenue.daily.clone();
+            let png = tokio::task::spawn_blocking(move || crate::charts::revenue_30d(&daily)).await??;
+            send_png(&bot, chat, png, "revenue.png", texts::REVENUE_CHART).await
+        }
+        AdminCommand::Export(days) => export(&bot, chat, &days, &ctx).await,
+        AdminCommand::Refund(charge) => super::payments::refund_command(&bot, chat, charge, &ctx).await,
+    }
+}
+
+/// A press on a button under `/analytics`: refresh edits the dashboard in place, a category sends its details.
+pub async fn button(bot: Bot, q: CallbackQuery, message: Message, view: AdminView, ctx: Arc<Ctx>) -> HandlerResult {
+    let (command, args) = match view {
+        AdminView::Refresh => ("analytics", "refresh".to_string()),
+        AdminView::Category(c) => ("metrics", c.to_string()),
+    };
+    if !audit(&ctx, q.from.id.0 as i64, command, args).await {
+        return answer(&bot, &q, texts::ADMIN_ONLY, true).await;
+    }
+    ctx.metrics().command(command);
+    match view {
+        AdminView::Refresh => {
+            let (text, _) = analytics(&ctx).await?;
+            answer(&bot, &q, texts::REFRESHED, false).await?;
+            retry::retrying("editMessageText", REPLY_BUDGET, || {
+                bot.edit_message_text(message.chat.id, message.id, text.clone())
+                    .reply_markup(keyboards::analytics())
+                    .send()
+            })
+            .await?;
+            Ok(())
+        }
+        AdminView::Category(category) => {
+            answer(&bot, &q, "…", false).await?;
+            send(&bot, message.chat.id, None, &metrics_text(&ctx, category).await?, None).await
+        }
+    }
+}
+
+/// The dashboard text and the hourly series of its chart.
+async fn analytics(ctx: &Ctx) -> Result<(String, Vec<(u64, u64)>), super::HandlerError> {
+    let workers = ctx.supervisor.snapshot().await.unwrap_or_default();
+    let now = crate::now_ms();
+    let (dashboard, hours) = ctx
+        .database
+        .query(move |c| Ok((crate::analytics::dashboard(c, now)?, crate::charts::hourly(c, now)?)))
+        .await?;
+    Ok((
+        crate::analytics::render(&dashboard, &health::ytdlp_status(&workers)),
+        hours,
+    ))
+}
+
+async fn metrics_text(ctx: &Ctx, category: &str) -> Result<String, super::HandlerError> {
+    let now = crate::now_ms();
+    Ok(match category {
+        "" => am::menu(None),
+        "performance" => ctx.database.query(move |c| am::performance(c, now)).await?,
+        "business" => ctx.database.query(move |c| am::business(c, now)).await?,
+        "engagement" => ctx.database.query(move |c| am::engagement(c, now)).await?,
+        "system" => {
+            let workers = ctx.supervisor.snapshot().await.unwrap_or_default();
+            let metrics = ctx.downloads.metrics.clone();
+            ctx.database.query(move |c| am::system(c, &workers, &metrics)).await?
+        }
+        other => am::menu(Some(other)),
+    })
+}
+
+async fn health_text(ctx: &Ctx) -> Result<String, super::HandlerError> {
+    let workers = ctx.supervisor.snapshot().await.unwrap_or_default();
+    let now = crate::now_ms();
+    let (queue, oldest) = ctx
+        .database
+        .query(move |c| {
+            let oldest: Option<i64> = c.query_row(
+                "SELECT MIN(created_at_ms) FROM download_tasks WHERE state = 'queued'",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok((crate::queue::depth(c)?, oldest))
+        })
+        .await?;
+    let database = ctx.database.schema_version().await;
+    let path = ctx.database.path().to_path_buf();
+    let database_bytes = [path.clone(), path.with_extension("db-wal")]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let recent = ctx.metrics().recent_errors.last_hour();
+    let errors: Vec<(&str, u64)> = ERROR_CATEGORIES.iter().copied().zip(recent).collect();
+    Ok(health::render(&health::Health {
+        uptime: ctx.started.elapsed(),
+        workers: &workers,
+        queue: &queue,
+        oldest_wait: oldest.map(|t| std::time::Duration::from_millis((now - t).max(0) as u64)),
+        errors_last_hour: &errors,
+        database,
+        database_bytes,
+    }))
+}
+
+/// `/export [days]`: the daily roll-ups, brought up to date first, as a CSV document.
+async fn export(bot: &Bot, chat: ChatId, days: &str, ctx: &Ctx) -> HandlerResult {
+    let Some(days) = texts::export_days(days) else {
+        return send(bot, chat, None, texts::EXPORT_USAGE, None).await;
+    };
+    let now_s = crate::now_ms() / 1000;
+    let csv = ctx
+        .database
+        .query(move |c| {
+            crate::rollup::roll_up(c, Some(now_s - crate::rollup::DAY_S))?;
+            Ok(crate::rollup::csv(&crate::rollup::daily(c, now_s, days)?))
+        })
+        .await?;
+    let name = format!("doradura-{}-{days}d.csv", crate::users::utc_date(now_s));
+    retry::retrying("sendDocument", REPLY_BUDGET, || {
+        bot.send_document(
+            chat,
+            InputFile::memory(csv.clone().into_bytes()).file_name(name.clone()),
+        )
+        .caption(texts::export_caption(days))
+        .send()
+    })
+    .await?;
+    Ok(())
+}
