@@ -51,6 +51,22 @@ enum Command {
     Cancel { task: u64 },
     /// The daemon's metrics grouped by category: performance, business, engagement or system (all without one).
     Metrics { category: Option<String> },
+    /// Alerts firing now and silences; with --history, the last 20 alerts.
+    Alerts {
+        /// Also the last 20 alerts, resolved or not.
+        #[arg(long)]
+        history: bool,
+        #[command(subcommand)]
+        action: Option<AlertsAction>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AlertsAction {
+    /// Stop sending messages of one alert type for a while (90s, 30m, 4h, 2d); firings are still recorded.
+    Silence { alert_type: String, duration: String },
+    /// Send a test alert of one type to the admins, marked as a test.
+    Test { alert_type: String },
 }
 
 /// The socket to use when `--socket` is not given.
@@ -99,6 +115,13 @@ fn main() -> ExitCode {
             Command::Queue { all } => commands::queue::run(channel, all, cli.json).await,
             Command::Cancel { task } => commands::cancel::run(channel, task, cli.json).await,
             Command::Metrics { category } => commands::metrics::run(channel, category, cli.json).await,
+            Command::Alerts { history, action } => match action {
+                None => commands::alerts::list(channel, history, cli.json).await,
+                Some(AlertsAction::Silence { alert_type, duration }) => {
+                    commands::alerts::silence(channel, alert_type, duration, cli.json).await
+                }
+                Some(AlertsAction::Test { alert_type }) => commands::alerts::test(channel, alert_type, cli.json).await,
+            },
         }
     });
     match result {

@@ -101,6 +101,7 @@ pub struct Config {
     pub alert_error_rate_threshold: f64,
     pub alert_queue_depth_threshold: u64,
     pub alert_retry_rate_threshold: f64,
+    pub alerts: AlertSettings,
     pub analytics_cache_update_interval: Duration,
     pub premium_price_stars: u32,
     pub vip_price_stars: u32,
@@ -110,6 +111,19 @@ pub struct Config {
     pub limits: Limits,
     /// How often lapsed paid plans are ended.
     pub plan_expiry_interval: Duration,
+}
+
+/// The alert conditions' other thresholds, windows and throttles (see `alerts::rules`).
+#[derive(Debug, Clone)]
+pub struct AlertSettings {
+    pub window: Duration,
+    pub min_samples: u64,
+    pub conversion_threshold: f64,
+    pub conversion_min_checkouts: u64,
+    pub ytdlp_failures: u32,
+    pub throttle_error_rate: Duration,
+    pub throttle_queue: Duration,
+    pub throttle_other: Duration,
 }
 
 /// How workers are started, watched and restarted.
@@ -316,6 +330,14 @@ const FILE_KEYS: &[&str] = &[
     "alert_error_rate_threshold",
     "alert_queue_depth_threshold",
     "alert_retry_rate_threshold",
+    "alert_window",
+    "alert_min_samples",
+    "alert_conversion_threshold",
+    "alert_conversion_min_checkouts",
+    "alert_ytdlp_failures",
+    "alert_throttle_error_rate",
+    "alert_throttle_queue",
+    "alert_throttle",
     "analytics_cache_update_interval",
     "premium_price_stars",
     "vip_price_stars",
@@ -518,6 +540,38 @@ impl Config {
                 30.0,
                 100.0,
             )?,
+            alerts: AlertSettings {
+                window: l.seconds("ALERT_WINDOW", "whole seconds from 1 to 604800", 900, 1)?,
+                min_samples: l.int(
+                    "ALERT_MIN_SAMPLES",
+                    "a whole number from 1 to 1000000",
+                    10,
+                    1,
+                    1_000_000,
+                )?,
+                conversion_threshold: l.float(
+                    "ALERT_CONVERSION_THRESHOLD",
+                    "a percentage from 0 to 100",
+                    5.0,
+                    100.0,
+                )?,
+                conversion_min_checkouts: l.int(
+                    "ALERT_CONVERSION_MIN_CHECKOUTS",
+                    "a whole number from 1 to 1000000",
+                    20,
+                    1,
+                    1_000_000,
+                )?,
+                ytdlp_failures: l.int("ALERT_YTDLP_FAILURES", "a whole number from 1 to 1000", 3, 1, 1000)?,
+                throttle_error_rate: l.seconds(
+                    "ALERT_THROTTLE_ERROR_RATE",
+                    "whole seconds from 0 to 604800",
+                    1800,
+                    0,
+                )?,
+                throttle_queue: l.seconds("ALERT_THROTTLE_QUEUE", "whole seconds from 0 to 604800", 900, 0)?,
+                throttle_other: l.seconds("ALERT_THROTTLE", "whole seconds from 0 to 604800", 3600, 0)?,
+            },
             analytics_cache_update_interval: l.seconds(
                 "ANALYTICS_CACHE_UPDATE_INTERVAL",
                 "whole seconds from 1 to 604800",

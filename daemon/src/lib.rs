@@ -1,6 +1,7 @@
 //! doradurad: the supervisor daemon as a library, so tests can run it in-process or as the real binary.
 
 pub mod admin_metrics;
+pub mod alerts;
 pub mod analytics;
 pub mod bot;
 pub mod charts;
@@ -90,8 +91,13 @@ fn prepare_spool(dir: &std::path::Path) -> Result<std::path::PathBuf, DaemonErro
     Ok(dir)
 }
 
-/// Runs the daemon until `shutdown` is cancelled, then stops gracefully.
-pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), DaemonError> {
+/// Runs the daemon until `shutdown` is cancelled, then stops gracefully. Each configuration sent on `reloads`
+/// (SIGHUP) replaces what can change at run time: the alert thresholds.
+pub async fn run(
+    config: Config,
+    shutdown: CancellationToken,
+    mut reloads: watch::Receiver<Config>,
+) -> Result<(), DaemonError> {
     let started = Instant::now();
     notify::status("opening database");
     let database = Database::open(&config.database_path).await?;
@@ -179,6 +185,33 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
         tokio::spawn(metrics::http::serve(listener, state, http_stop.clone()));
     }
     let refresher = tokio::spawn(refresh_metrics(metrics.clone(), database.clone(), started));
+    let alerts = match config.alerts_enabled {
+        true => {
+            let notifier = alerts::Notifier::spawn(bot::client(&config), config.admin_ids.clone(), metrics.clone());
+            alerts::spawn(alerts::Deps {
+                database: database.clone(),
+                metrics: metrics.clone(),
+                supervisor: supervisor.clone(),
+                notifier,
+                rules: alerts::rules::Rules::from_config(&config),
+                interval: config.alert_check_interval,
+            })
+            .await
+        }
+        false => {
+            info!("ALERTS_ENABLED=false: no alerts are evaluated or sent");
+            alerts::Alerts::disabled()
+        }
+    };
+    let reloader = {
+        let alerts = alerts.clone();
+        tokio::spawn(async move {
+            while reloads.changed().await.is_ok() {
+                let rules = alerts::rules::Rules::from_config(&reloads.borrow_and_update());
+                alerts.reload(rules);
+            }
+        })
+    };
     let roll_ups = tokio::spawn(roll_up(
         database.clone(),
         metrics.clone(),
@@ -199,6 +232,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
             downloads: downloads.clone(),
             metrics: metrics.clone(),
             metrics_address,
+            alerts: alerts.clone(),
         }))
         .serve_with_incoming_shutdown(
             UnixListenerStream::new(listener.into_inner()),
@@ -235,6 +269,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
                     supervisor.clone(),
                     started,
                     bot_status.clone(),
+                    alerts.clone(),
                 );
                 let (config, stop) = (config.clone(), bot_stop.clone());
                 Some(tokio::spawn(async move {
@@ -268,6 +303,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
     http_stop.cancel();
     refresher.abort();
     roll_ups.abort();
+    reloader.abort();
     match tokio::time::timeout(Duration::from_secs(5), server).await {
         Ok(Ok(Err(e))) => error!(error = %e, "control server ended with an error"),
         Ok(_) => {}

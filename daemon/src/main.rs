@@ -57,14 +57,18 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let (reloads_tx, reloads) = tokio::sync::watch::channel(config.clone());
         tokio::spawn(handle_signals(signals, shutdown.clone(), move || {
             // SIGHUP: re-read the config file (and .env) and apply what can change at run time.
             match Config::resolve(&flags, &environment(), cli.config.as_deref()) {
-                Ok(new) => reload.apply(&new.log_filter),
+                Ok(new) => {
+                    reload.apply(&new.log_filter);
+                    reloads_tx.send_replace(new);
+                }
                 Err(e) => error!("reload refused, keeping the running configuration: {e}"),
             }
         }));
-        match doradurad::run(config, shutdown).await {
+        match doradurad::run(config, shutdown, reloads).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 error!("{e}");

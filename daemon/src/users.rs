@@ -31,34 +31,7 @@ pub fn upsert(conn: &Connection, c: &Contact, now_s: i64) -> rusqlite::Result<bo
     Ok(inserted == 1)
 }
 
-/// `YYYY-MM-DD` (UTC) of a Unix time.
-/// `YYYY-MM-DD HH:MM:SS UTC`.
-pub fn utc_time(now_s: i64) -> String {
-    let s = now_s.rem_euclid(86_400);
-    format!(
-        "{} {:02}:{:02}:{:02} UTC",
-        utc_date(now_s),
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
-}
-
-pub fn utc_date(now_s: i64) -> String {
-    let days = now_s.div_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}")
-}
+pub use doradura_proto::time::{utc_date, utc_time};
 
 /// Adds to the user's counts for today.
 pub fn record_activity(

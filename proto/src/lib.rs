@@ -14,6 +14,7 @@ pub mod v1 {
 
 pub use v1::*;
 
+pub mod time;
 pub mod types;
 
 /// Opens a gRPC channel to the daemon's control socket.

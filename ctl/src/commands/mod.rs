@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod alerts;
 pub mod cancel;
 pub mod download;
 pub mod metrics;

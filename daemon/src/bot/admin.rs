@@ -7,7 +7,9 @@ use teloxide::prelude::*;
 use teloxide::types::{InputFile, ReplyParameters};
 use tracing::{info, warn};
 
-use super::callback::AdminView;
+use std::time::Duration;
+
+use super::callback::{Action, AdminView};
 use super::commands::AdminCommand;
 use super::handlers::{REPLY_BUDGET, answer, record_now};
 use super::{Ctx, HandlerResult, health, keyboards, retry, texts};
@@ -115,6 +117,13 @@ pub async fn command(bot: Bot, msg: Message, cmd: AdminCommand, ctx: Arc<Ctx>) -
             send_png(&bot, chat, png, "revenue.png", texts::REVENUE_CHART).await
         }
         AdminCommand::Export(days) => export(&bot, chat, &days, &ctx).await,
+        AdminCommand::Alerts => {
+            let text = match ctx.alerts.overview(20).await {
+                Ok(o) => crate::alerts::render(&o, crate::now_ms() / 1000),
+                Err(e) => format!("🚨 Alerts: {e}"),
+            };
+            send(&bot, chat, id, &text, None).await
+        }
         AdminCommand::Refund(charge) => super::payments::refund_command(&bot, chat, charge, &ctx).await,
     }
 }
@@ -146,6 +155,38 @@ pub async fn button(bot: Bot, q: CallbackQuery, message: Message, view: AdminVie
             send(&bot, message.chat.id, None, &metrics_text(&ctx, category).await?, None).await
         }
     }
+}
+
+/// A press on an alert's buttons: silence its type, or acknowledge it. Audited as `alerts`.
+pub async fn alert_button(bot: Bot, q: CallbackQuery, action: Action, ctx: Arc<Ctx>) -> HandlerResult {
+    let user = q.from.id.0 as i64;
+    let args = match &action {
+        Action::AlertSilence { kind, hours } => format!("silence {kind} {hours}h"),
+        Action::AlertAck { id } => format!("ack {id}"),
+        _ => return Ok(()),
+    };
+    if !audit(&ctx, user, "alerts", args).await {
+        return answer(&bot, &q, texts::ADMIN_ONLY, true).await;
+    }
+    let reply = match action {
+        Action::AlertSilence { kind, hours } => {
+            let by = format!("telegram:{user}");
+            match ctx
+                .alerts
+                .silence(kind, Duration::from_secs(u64::from(hours) * 3600), by)
+                .await
+            {
+                Ok(_) => texts::alert_silenced(kind.as_str(), hours),
+                Err(e) => format!("⚠️ {e}"),
+            }
+        }
+        Action::AlertAck { id } => match ctx.alerts.acknowledge(id, user).await {
+            Ok(kind) => texts::alert_acknowledged(kind.as_str(), id),
+            Err(e) => format!("⚠️ {e}"),
+        },
+        _ => return Ok(()),
+    };
+    answer(&bot, &q, &reply, false).await
 }
 
 /// The dashboard text and the hourly series of its chart.

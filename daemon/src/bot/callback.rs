@@ -1,20 +1,43 @@
 //! Inline button data: `dl:<format>[:<quality>]`, `cancel:<request>`, `set:<format>[:<quality>]`, `buy:<plan>`,
-//! `plan:cancel`, and under `/analytics` `an:refresh` and `an:m:<category>`. Anything else (junk, forged, a
+//! `plan:cancel`, under `/analytics` `an:refresh` and `an:m:<category>`, and under an alert `al:s:<type>:<hours>`
+//! (silence) and `al:ack:<history id>`. Anything else (junk, forged, a
 //! quality the format does not have, a category that does not exist) parses to `None`.
 
 use doradura_proto::types::Format;
 
+use crate::alerts::AlertType;
 use crate::plans::Plan;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Download { format: Format, quality: &'static str },
-    Cancel { request: i64 },
-    Setting { format: Format, quality: &'static str },
-    Buy { plan: Plan },
+    Download {
+        format: Format,
+        quality: &'static str,
+    },
+    Cancel {
+        request: i64,
+    },
+    Setting {
+        format: Format,
+        quality: &'static str,
+    },
+    Buy {
+        plan: Plan,
+    },
     CancelPlan,
     Admin(AdminView),
+    /// Silence an alert type for 1, 4 or 24 hours.
+    AlertSilence {
+        kind: AlertType,
+        hours: u8,
+    },
+    AlertAck {
+        id: i64,
+    },
 }
+
+/// The silences an alert's buttons offer, in hours.
+pub const SILENCE_HOURS: [u8; 3] = [1, 4, 24];
 
 /// A button under `/analytics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,17 +69,33 @@ pub fn parse(data: &str) -> Option<Action> {
             .map(|plan| Action::Buy { plan }),
         "plan" if rest == "cancel" => Some(Action::CancelPlan),
         "an" if rest == "refresh" => Some(Action::Admin(AdminView::Refresh)),
+        "al" => {
+            let (what, rest) = rest.split_once(':')?;
+            match what {
+                "ack" => positive(rest).map(|id| Action::AlertAck { id }),
+                "s" => {
+                    let (kind, hours) = rest.split_once(':')?;
+                    let kind = *AlertType::ALL.get(kind.parse::<usize>().ok().filter(|_| kind.len() == 1)?)?;
+                    let hours = SILENCE_HOURS.into_iter().find(|h| h.to_string() == hours)?;
+                    Some(Action::AlertSilence { kind, hours })
+                }
+                _ => None,
+            }
+        }
         "an" => {
             let category = rest.strip_prefix("m:")?;
             let known = crate::admin_metrics::CATEGORIES.iter().find(|c| **c == category)?;
             Some(Action::Admin(AdminView::Category(known)))
         }
-        "cancel" => {
-            let request: i64 = rest.parse().ok().filter(|r| *r > 0)?;
-            (rest == request.to_string()).then_some(Action::Cancel { request })
-        }
+        "cancel" => positive(rest).map(|request| Action::Cancel { request }),
         _ => None,
     }
+}
+
+/// A positive id written canonically (no sign, no leading zeros).
+fn positive(s: &str) -> Option<i64> {
+    let n: i64 = s.parse().ok().filter(|n| *n > 0)?;
+    (s == n.to_string()).then_some(n)
 }
 
 pub fn encode(action: &Action) -> String {
@@ -68,6 +107,8 @@ pub fn encode(action: &Action) -> String {
         Action::CancelPlan => "plan:cancel".to_string(),
         Action::Admin(AdminView::Refresh) => "an:refresh".to_string(),
         Action::Admin(AdminView::Category(c)) => format!("an:m:{c}"),
+        Action::AlertSilence { kind, hours } => format!("al:s:{}:{hours}", kind.index()),
+        Action::AlertAck { id } => format!("al:ack:{id}"),
     }
 }
 
@@ -103,6 +144,11 @@ mod tests {
             Action::CancelPlan,
             Action::Admin(AdminView::Refresh),
             Action::Admin(AdminView::Category("system")),
+            Action::AlertSilence {
+                kind: AlertType::HighRetryRate,
+                hours: 24,
+            },
+            Action::AlertAck { id: 12 },
         ] {
             assert_eq!(parse(&encode(&a)), Some(a.clone()), "{}", encode(&a));
         }
@@ -145,6 +191,14 @@ mod tests {
             "an:m:vanity",
             "an:m:system:1",
             "an:refresh:now",
+            "al:s:0:2",
+            "al:s:7:1",
+            "al:s:01:1",
+            "al:s:0:01",
+            "al:ack:0",
+            "al:ack:-3",
+            "al:ack:x",
+            "al:mute:1",
             "rm:-rf",
             "dl:mp3:320k\u{0}",
             &"dl:mp3:".repeat(20),

@@ -47,6 +47,8 @@ pub enum AdminCommand {
     Refund(String),
     /// (admin) the daily figures of the last N days (7 by default) as a CSV file
     Export(String),
+    /// (admin) alerts firing now, silences, and the last 20 from history
+    Alerts,
 }
 
 impl AdminCommand {
@@ -58,6 +60,7 @@ impl AdminCommand {
             AdminCommand::Revenue => "revenue",
             AdminCommand::Refund(_) => "refund",
             AdminCommand::Export(_) => "export",
+            AdminCommand::Alerts => "alerts",
         }
     }
 }

@@ -207,6 +207,7 @@ pub async fn callback(bot: Bot, q: CallbackQuery, ctx: Arc<Ctx>) -> HandlerResul
     match action {
         Action::Download { format, quality } => choose(&bot, &q, &message, &ctx, format, quality).await,
         Action::Admin(view) => super::admin::button(bot, q, message, view, ctx).await,
+        Action::AlertSilence { .. } | Action::AlertAck { .. } => super::admin::alert_button(bot, q, action, ctx).await,
         Action::Cancel { request } => {
             let found = ctx.database.call(move |c| store::request(c, request)).await??;
             let Some(request) = found else {

@@ -14,6 +14,8 @@ fn button(action: Action) -> InlineKeyboardButton {
         Action::CancelPlan => "Cancel my plan".to_string(),
         Action::Admin(AdminView::Refresh) => "🔄 Refresh".to_string(),
         Action::Admin(AdminView::Category(c)) => texts::category_button(c),
+        Action::AlertSilence { hours, .. } => format!("🔕 {hours}h"),
+        Action::AlertAck { .. } => "✅ Acknowledge".to_string(),
     };
     InlineKeyboardButton::callback(label, encode(&action))
 }
@@ -85,5 +87,14 @@ pub fn analytics() -> InlineKeyboardMarkup {
         vec![button(Action::Admin(AdminView::Refresh))],
         categories[..2].to_vec(),
         categories[2..].to_vec(),
+    ])
+}
+
+/// Under an alert: silence its type for 1, 4 or 24 hours, or acknowledge it.
+pub fn alert(kind: crate::alerts::AlertType, history_id: i64) -> InlineKeyboardMarkup {
+    let silences = super::callback::SILENCE_HOURS.map(|hours| button(Action::AlertSilence { kind, hours }));
+    InlineKeyboardMarkup::new(vec![
+        silences.to_vec(),
+        vec![button(Action::AlertAck { id: history_id })],
     ])
 }

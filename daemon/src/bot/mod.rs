@@ -6,11 +6,11 @@ mod commands;
 mod delivery;
 mod handlers;
 mod health;
-mod keyboards;
+pub(crate) mod keyboards;
 mod payments;
-mod retry;
+pub(crate) mod retry;
 mod store;
-mod texts;
+pub(crate) mod texts;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -48,6 +48,7 @@ pub struct Ctx {
     pub status: Arc<BotStatus>,
     pub prices: crate::payments::Prices,
     pub expiry_every: Duration,
+    pub alerts: crate::alerts::Alerts,
     /// Per-request cancel signals of running deliveries.
     cancels: Mutex<HashMap<i64, oneshot::Sender<()>>>,
 }
@@ -60,6 +61,7 @@ impl Ctx {
         supervisor: Supervisor,
         started: Instant,
         status: Arc<BotStatus>,
+        alerts: crate::alerts::Alerts,
     ) -> Ctx {
         Ctx {
             downloads,
@@ -75,6 +77,7 @@ impl Ctx {
                 vip: config.vip_price_stars,
             },
             expiry_every: config.plan_expiry_interval,
+            alerts,
             cancels: Mutex::new(HashMap::new()),
         }
     }
@@ -166,6 +169,12 @@ pub async fn run(config: &Config, ctx: Arc<Ctx>, shutdown: CancellationToken) {
     dispatcher.dispatch().await;
     expiry.abort();
     info!("Telegram bot stopped");
+}
+
+/// A Bot API client for other senders (the alerts), when a token is configured and the URL is valid.
+pub fn client(config: &Config) -> Option<Bot> {
+    let token = config.bot_token.as_ref()?;
+    Some(Bot::new(token.expose()).set_api_url(reqwest_url(&config.api_url)?))
 }
 
 fn reqwest_url(s: &str) -> Option<url::Url> {

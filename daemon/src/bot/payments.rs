@@ -42,6 +42,8 @@ async fn raise(
     details: String,
 ) {
     error!(kind, user, plan = plan.map(Plan::as_str), charge = charge.as_deref(), %details, "payment problem");
+    let finding =
+        crate::alerts::messages::payment_finding(kind, user, plan.map(Plan::as_str), charge.as_deref(), &details);
     ctx.metrics().error("payment");
     let stored = ctx
         .database
@@ -50,6 +52,7 @@ async fn raise(
     if !matches!(stored, Ok(Ok(()))) {
         error!(kind, "the payment problem could not even be stored; see this log line");
     }
+    ctx.alerts.payment_failure(finding).await;
 }
 
 pub async fn show_plans(bot: &Bot, chat: ChatId, user_id: i64, ctx: &Ctx) -> HandlerResult {

@@ -136,6 +136,14 @@ pub const REVENUE_CHART: &str = "Stars per day over the last 30 days.";
 pub const REFRESHED: &str = "Refreshed.";
 pub const EXPORT_USAGE: &str = "Usage: /export [days], with days from 1 to 366 (7 when left out).";
 
+pub fn alert_silenced(kind: &str, hours: u8) -> String {
+    format!("🔕 {kind} silenced for {hours}h")
+}
+
+pub fn alert_acknowledged(kind: &str, id: i64) -> String {
+    format!("✅ {kind} #{id} acknowledged")
+}
+
 /// The label of a `/metrics` category button.
 pub fn category_button(category: &str) -> String {
     let icon = match category {

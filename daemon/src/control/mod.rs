@@ -1,6 +1,8 @@
 //! The gRPC services on the control socket: `WorkerLink` for workers, `Control` for doradurctl.
 
+mod alerts;
 mod download;
+mod peer;
 mod service;
 mod worker_link;
 

@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use doradura_proto::control_server::Control;
 use doradura_proto::{
-    CancelReply, CancelRequest, DownloadRequest, ListQueueReply, ListQueueRequest, MetricsReply, MetricsRequest,
-    QueueEntry, StatusReply, StatusRequest, WorkerStatus,
+    AlertsReply, AlertsRequest, CancelReply, CancelRequest, DownloadRequest, ListQueueReply, ListQueueRequest,
+    MetricsReply, MetricsRequest, QueueEntry, SilenceAlertReply, SilenceAlertRequest, StatusReply, StatusRequest,
+    TestAlertReply, TestAlertRequest, WorkerStatus,
 };
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
@@ -26,6 +27,7 @@ pub struct ControlService {
     pub downloads: Downloads,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     pub metrics_address: String,
+    pub alerts: crate::alerts::Alerts,
 }
 
 /// A database failure as the client sees it.
@@ -121,6 +123,27 @@ impl Control for ControlService {
         Ok(Response::new(MetricsReply {
             text: self.metrics.encode(),
         }))
+    }
+
+    async fn alerts(&self, request: Request<AlertsRequest>) -> Result<Response<AlertsReply>, Status> {
+        super::alerts::overview(&self.alerts, request.into_inner().history)
+            .await
+            .map(Response::new)
+    }
+
+    async fn silence_alert(
+        &self,
+        request: Request<SilenceAlertRequest>,
+    ) -> Result<Response<SilenceAlertReply>, Status> {
+        let by = super::peer::describe(&request);
+        let r = request.into_inner();
+        let until = super::alerts::silence(&self.alerts, &r.alert_type, r.seconds, by).await?;
+        Ok(Response::new(SilenceAlertReply { until }))
+    }
+
+    async fn test_alert(&self, request: Request<TestAlertRequest>) -> Result<Response<TestAlertReply>, Status> {
+        let history_id = super::alerts::test(&self.alerts, &request.into_inner().alert_type).await?;
+        Ok(Response::new(TestAlertReply { history_id }))
     }
 
     async fn cancel(&self, request: Request<CancelRequest>) -> Result<Response<CancelReply>, Status> {

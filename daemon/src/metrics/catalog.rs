@@ -504,6 +504,16 @@ impl Metrics {
         }
     }
 
+    /// One alert message delivered to one admin; `kind` and `severity` index `ALERT_TYPES` and `SEVERITIES`.
+    pub fn alert_sent(&self, kind: usize, severity: usize) {
+        self.alerts_sent[kind][severity].inc();
+    }
+
+    /// How many alerts of a type are firing now (0 clears it).
+    pub fn set_alert_firing(&self, kind: usize, severity: usize, firing: i64) {
+        self.alerts_firing[kind][severity].set(firing);
+    }
+
     pub fn command(&self, name: &str) {
         if let Some(i) = COMMANDS.iter().position(|c| *c == name) {
             self.commands[i].inc();

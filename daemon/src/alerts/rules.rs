@@ -1,0 +1,261 @@
+//! The conditions: thresholds from the configuration, and a pure evaluation of what was observed.
+
+use std::time::Duration;
+
+use super::kinds::AlertType;
+use crate::config::Config;
+
+/// Thresholds and windows; replaced on SIGHUP.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rules {
+    pub error_rate_pct: f64,
+    pub queue_depth: u64,
+    pub retry_rate_pct: f64,
+    pub conversion_pct: f64,
+    /// Finished downloads (or attempts) a rate needs before it means anything.
+    pub min_samples: u64,
+    pub min_checkouts: u64,
+    /// Consecutive downloads failing because yt-dlp cannot run.
+    pub ytdlp_failures: u32,
+    /// The sliding window of the error, retry and database conditions.
+    pub window: Duration,
+    pub throttle_error_rate: Duration,
+    pub throttle_queue: Duration,
+    pub throttle_other: Duration,
+}
+
+impl Rules {
+    pub fn from_config(c: &Config) -> Rules {
+        let a = &c.alerts;
+        Rules {
+            error_rate_pct: c.alert_error_rate_threshold,
+            queue_depth: c.alert_queue_depth_threshold,
+            retry_rate_pct: c.alert_retry_rate_threshold,
+            conversion_pct: a.conversion_threshold,
+            min_samples: a.min_samples,
+            min_checkouts: a.conversion_min_checkouts,
+            ytdlp_failures: a.ytdlp_failures,
+            window: a.window,
+            throttle_error_rate: a.throttle_error_rate,
+            throttle_queue: a.throttle_queue,
+            throttle_other: a.throttle_other,
+        }
+    }
+
+    /// How long after a message of this type the next one waits. PaymentFailure is never throttled.
+    pub fn throttle(&self, kind: AlertType) -> Duration {
+        match kind {
+            AlertType::HighErrorRate => self.throttle_error_rate,
+            AlertType::QueueBackup => self.throttle_queue,
+            AlertType::PaymentFailure => Duration::ZERO,
+            _ => self.throttle_other,
+        }
+    }
+}
+
+/// What the manager read for one evaluation. `None` where it could not be read (the database did not answer).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observation {
+    /// Downloads finished in the window, and how many of them failed.
+    pub downloads: Option<(u64, u64)>,
+    pub queued: Option<u64>,
+    /// Attempts of the tasks finished in the window, and how many of those were retries.
+    pub attempts: Option<(u64, u64)>,
+    /// Checkouts and payments in the last 24 hours.
+    pub conversion: Option<(u64, u64)>,
+    /// Connected workers, and how many of them have no working yt-dlp.
+    pub workers: (u64, u64),
+    /// The latest finished downloads all failed because yt-dlp could not run (at least `ytdlp_failures` of them).
+    pub ytdlp_failing_streak: Option<u32>,
+    /// Database errors counted in the window, and the write probe's error if it failed.
+    pub database_errors: u64,
+    pub database_probe: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub kind: AlertType,
+    pub firing: bool,
+    pub current: String,
+    pub threshold: String,
+    pub affected: String,
+    pub details: String,
+}
+
+fn pct(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
+
+fn minutes(d: Duration) -> String {
+    let s = d.as_secs();
+    if s.is_multiple_of(60) {
+        format!("{} min", s / 60)
+    } else {
+        format!("{s} s")
+    }
+}
+
+/// One finding per condition that could be evaluated.
+pub fn evaluate(o: &Observation, r: &Rules) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let window = minutes(r.window);
+    if let Some((all, failed)) = o.downloads {
+        let rate = pct(failed, all);
+        out.push(Finding {
+            kind: AlertType::HighErrorRate,
+            firing: all >= r.min_samples && rate > r.error_rate_pct,
+            current: format!("{rate:.1}%"),
+            threshold: format!("{:.1}%", r.error_rate_pct),
+            affected: format!("{failed}/{all} downloads"),
+            details: format!(
+                "Failed downloads in the last {window} (at least {} needed).",
+                r.min_samples
+            ),
+        });
+    }
+    if let Some(queued) = o.queued {
+        out.push(Finding {
+            kind: AlertType::QueueBackup,
+            firing: queued > r.queue_depth,
+            current: format!("{queued} queued"),
+            threshold: format!("{} queued", r.queue_depth),
+            affected: format!("{queued} tasks waiting"),
+            details: "Tasks are arriving faster than the workers finish them.".into(),
+        });
+    }
+    let (connected, without) = o.workers;
+    let streak = o.ytdlp_failing_streak.unwrap_or(0);
+    out.push(Finding {
+        kind: AlertType::YtdlpDown,
+        firing: (connected > 0 && without > 0) || streak >= r.ytdlp_failures,
+        current: format!("{without}/{connected} workers without yt-dlp"),
+        threshold: "0 workers".into(),
+        affected: format!("{streak} downloads in a row failed because yt-dlp could not run"),
+        details: "Check YTDLP_PATH and that yt-dlp runs for the service user.".into(),
+    });
+    out.push(Finding {
+        kind: AlertType::DatabaseIssues,
+        firing: o.database_errors > 0 || o.database_probe.is_some(),
+        current: format!("{} errors in {window}", o.database_errors),
+        threshold: "0 errors".into(),
+        affected: match &o.database_probe {
+            Some(e) => format!("write check failed: {e}"),
+            None => "write check passed".into(),
+        },
+        details: "Database reads or writes are failing: check the disk, permissions and locks.".into(),
+    });
+    if let Some((checkouts, payments)) = o.conversion {
+        let rate = pct(payments, checkouts);
+        out.push(Finding {
+            kind: AlertType::LowConversion,
+            firing: checkouts >= r.min_checkouts && rate < r.conversion_pct,
+            current: format!("{rate:.1}%"),
+            threshold: format!("{:.1}%", r.conversion_pct),
+            affected: format!("{payments}/{checkouts} checkouts paid"),
+            details: format!(
+                "Invoices sent in the last 24 h that were paid (at least {} checkouts needed).",
+                r.min_checkouts
+            ),
+        });
+    }
+    if let Some((attempts, retries)) = o.attempts {
+        let rate = pct(retries, attempts);
+        out.push(Finding {
+            kind: AlertType::HighRetryRate,
+            firing: attempts >= r.min_samples && rate > r.retry_rate_pct,
+            current: format!("{rate:.1}%"),
+            threshold: format!("{:.1}%", r.retry_rate_pct),
+            affected: format!("{retries}/{attempts} attempts were retries"),
+            details: format!("Attempts of downloads finished in the last {window}."),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn rules() -> Rules {
+        Rules {
+            error_rate_pct: 5.0,
+            queue_depth: 50,
+            retry_rate_pct: 30.0,
+            conversion_pct: 5.0,
+            min_samples: 10,
+            min_checkouts: 20,
+            ytdlp_failures: 3,
+            window: Duration::from_secs(900),
+            throttle_error_rate: Duration::from_secs(1800),
+            throttle_queue: Duration::from_secs(900),
+            throttle_other: Duration::from_secs(3600),
+        }
+    }
+
+    fn find(o: &Observation, kind: AlertType) -> Finding {
+        evaluate(o, &rules()).into_iter().find(|f| f.kind == kind).unwrap()
+    }
+
+    #[test]
+    fn each_condition_fires_above_its_threshold_and_not_below_its_sample_count() {
+        let mut o = Observation {
+            downloads: Some((1000, 125)),
+            ..Default::default()
+        };
+        let f = find(&o, AlertType::HighErrorRate);
+        assert!(f.firing);
+        assert_eq!((f.current.as_str(), f.threshold.as_str()), ("12.5%", "5.0%"));
+        assert_eq!(f.affected, "125/1000 downloads");
+        o.downloads = Some((9, 9));
+        assert!(!find(&o, AlertType::HighErrorRate).firing, "too few samples");
+        o.downloads = Some((100, 5));
+        assert!(
+            !find(&o, AlertType::HighErrorRate).firing,
+            "at the threshold is not above it"
+        );
+
+        o.queued = Some(51);
+        assert!(find(&o, AlertType::QueueBackup).firing);
+        o.queued = Some(50);
+        assert!(!find(&o, AlertType::QueueBackup).firing);
+
+        o.conversion = Some((20, 0));
+        assert!(find(&o, AlertType::LowConversion).firing);
+        o.conversion = Some((19, 0));
+        assert!(!find(&o, AlertType::LowConversion).firing);
+        o.conversion = Some((20, 1));
+        assert!(!find(&o, AlertType::LowConversion).firing, "5% is not below 5%");
+
+        o.attempts = Some((10, 4));
+        assert!(find(&o, AlertType::HighRetryRate).firing);
+        o.attempts = Some((10, 3));
+        assert!(!find(&o, AlertType::HighRetryRate).firing);
+
+        assert!(!find(&o, AlertType::YtdlpDown).firing);
+        o.workers = (2, 1);
+        assert!(find(&o, AlertType::YtdlpDown).firing);
+        o.workers = (2, 0);
+        o.ytdlp_failing_streak = Some(3);
+        assert!(find(&o, AlertType::YtdlpDown).firing);
+
+        assert!(!find(&o, AlertType::DatabaseIssues).firing);
+        o.database_errors = 1;
+        assert!(find(&o, AlertType::DatabaseIssues).firing);
+        o.database_errors = 0;
+        o.database_probe = Some("database is locked".into());
+        assert!(find(&o, AlertType::DatabaseIssues).firing);
+    }
+
+    #[test]
+    fn what_could_not_be_read_is_not_evaluated() {
+        let kinds: Vec<AlertType> = evaluate(&Observation::default(), &rules())
+            .iter()
+            .map(|f| f.kind)
+            .collect();
+        assert_eq!(kinds, [AlertType::YtdlpDown, AlertType::DatabaseIssues]);
+    }
+}
