@@ -123,6 +123,7 @@ impl MediaSite {
         let app = Router::new()
             .route("/stall.mp4", get(stall))
             .route("/slow.mp4", get(slow))
+            .route("/flaky/{name}", get(flaky))
             .fallback_service(ServeDir::new(dir))
             .layer(middleware::from_fn_with_state(site.clone(), count))
             .with_state(site);
@@ -178,6 +179,19 @@ async fn stall() -> Response {
         std::future::pending::<()>().await;
     });
     video(Body::from_stream(stream), 512 * 1024)
+}
+
+/// `/flaky/<anything>`: the first request for each name gets a 503, every later one the clip.
+async fn flaky(State(site): State<Site>, uri: axum::http::Uri) -> Response {
+    // The counting middleware has already counted this request.
+    if site.hits.lock().unwrap().get(uri.path()).copied().unwrap_or(0) <= 1 {
+        let mut r = Response::new(Body::from("try again"));
+        *r.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+        return r;
+    }
+    let data = tokio::fs::read(site.dir.join("clip.mp4")).await.unwrap();
+    let len = data.len();
+    video(Body::from(data), len)
 }
 
 /// The clip at `SLOW_RATE` bytes per second.

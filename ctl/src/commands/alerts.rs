@@ -1,6 +1,6 @@
 //! `doradurctl alerts [--history]`, `alerts silence TYPE DURATION`, `alerts test TYPE`.
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use comfy_table::Table;
 use comfy_table::presets::UTF8_BORDERS_ONLY;
 use doradura_proto::control_client::ControlClient;
@@ -134,36 +134,33 @@ pub async fn silence(channel: Channel, alert_type: String, duration: String, jso
         bail!("{duration:?} is not a duration: write 90s, 30m, 4h or 2d (from 1 second to 30 days)");
     };
     let reply = ControlClient::new(channel)
-        .silence_alert(SilenceAlertRequest {
-            alert_type: alert_type.clone(),
-            seconds,
-        })
+        .silence_alert(SilenceAlertRequest { alert_type, seconds })
         .await
         .map_err(rpc)?
         .into_inner();
     if json {
-        println!("{}", json!({"alert_type": alert_type, "until": reply.until}));
+        println!("{}", json!({"alert_type": reply.alert_type, "until": reply.until}));
     } else {
-        println!("{alert_type} silenced until {}", utc(reply.until));
+        println!("{} silenced until {}", reply.alert_type, utc(reply.until));
     }
     Ok(())
 }
 
 pub async fn test(channel: Channel, alert_type: String, json: bool) -> anyhow::Result<()> {
     let reply = ControlClient::new(channel)
-        .test_alert(TestAlertRequest {
-            alert_type: alert_type.clone(),
-        })
+        .test_alert(TestAlertRequest { alert_type })
         .await
-        .map_err(rpc)
-        .context("the test alert was not sent")?
+        .map_err(rpc)?
         .into_inner();
     if json {
-        println!("{}", json!({"alert_type": alert_type, "history_id": reply.history_id}));
+        println!(
+            "{}",
+            json!({"alert_type": reply.alert_type, "history_id": reply.history_id})
+        );
     } else {
         println!(
-            "test {alert_type} alert #{} sent to the admins (marked as a test)",
-            reply.history_id
+            "test {} alert #{} sent to the admins (marked as a test)",
+            reply.alert_type, reply.history_id
         );
     }
     Ok(())

@@ -373,10 +373,23 @@ impl Manager {
             }
             Action::Resolved { kind, open, notify } => {
                 info!(alert = %kind, since = open.since_s, "alert resolved");
-                let resolved = match open.history_id {
-                    Some(id) => self.deps.database.query(move |c| store::resolve(c, id, now)).await,
-                    None => Ok(()),
-                };
+                // A firing whose row could not be written yet gets it now, resolved.
+                let (since, announced, finding) = (open.since_s, open.announced, open.finding.clone());
+                let resolved = self
+                    .deps
+                    .database
+                    .query(move |c| {
+                        let id = match (open.history_id, finding) {
+                            (Some(id), _) => id,
+                            (None, Some(f)) => {
+                                let text = messages::firing(kind, &f, since, since, false);
+                                store::insert(c, kind, &text, &f, since, announced, false)?
+                            }
+                            (None, None) => return Ok(()),
+                        };
+                        store::resolve(c, id, now)
+                    })
+                    .await;
                 if let Err(e) = resolved {
                     error!(alert = %kind, error = %e, "the resolution could not be stored");
                 }

@@ -71,17 +71,19 @@ pub async fn overview(alerts: &Alerts, history: u32) -> Result<AlertsReply, Stat
     })
 }
 
-pub async fn silence(alerts: &Alerts, name: &str, seconds: u64, by: String) -> Result<i64, Status> {
+pub async fn silence(alerts: &Alerts, name: &str, seconds: u64, by: String) -> Result<(AlertType, i64), Status> {
     let kind = kind(name)?;
     if !(1..=30 * 86_400).contains(&seconds) {
         return Err(Status::invalid_argument("a silence lasts from 1 second to 30 days"));
     }
-    alerts
+    let until = alerts
         .silence(kind, std::time::Duration::from_secs(seconds), by)
         .await
-        .map_err(unavailable)
+        .map_err(unavailable)?;
+    Ok((kind, until))
 }
 
-pub async fn test(alerts: &Alerts, name: &str) -> Result<i64, Status> {
-    alerts.test(kind(name)?).await.map_err(unavailable)
+pub async fn test(alerts: &Alerts, name: &str) -> Result<(AlertType, i64), Status> {
+    let kind = kind(name)?;
+    Ok((kind, alerts.test(kind).await.map_err(unavailable)?))
 }

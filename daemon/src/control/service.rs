@@ -137,13 +137,19 @@ impl Control for ControlService {
     ) -> Result<Response<SilenceAlertReply>, Status> {
         let by = super::peer::describe(&request);
         let r = request.into_inner();
-        let until = super::alerts::silence(&self.alerts, &r.alert_type, r.seconds, by).await?;
-        Ok(Response::new(SilenceAlertReply { until }))
+        let (kind, until) = super::alerts::silence(&self.alerts, &r.alert_type, r.seconds, by).await?;
+        Ok(Response::new(SilenceAlertReply {
+            until,
+            alert_type: kind.as_str().into(),
+        }))
     }
 
     async fn test_alert(&self, request: Request<TestAlertRequest>) -> Result<Response<TestAlertReply>, Status> {
-        let history_id = super::alerts::test(&self.alerts, &request.into_inner().alert_type).await?;
-        Ok(Response::new(TestAlertReply { history_id }))
+        let (kind, history_id) = super::alerts::test(&self.alerts, &request.into_inner().alert_type).await?;
+        Ok(Response::new(TestAlertReply {
+            history_id,
+            alert_type: kind.as_str().into(),
+        }))
     }
 
     async fn cancel(&self, request: Request<CancelRequest>) -> Result<Response<CancelReply>, Status> {
