@@ -5,7 +5,7 @@ mod commands;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(name = "doradurctl", version, about = "Control and inspect a running doradurad")]
@@ -51,6 +51,10 @@ enum Command {
     Cancel { task: u64 },
     /// The daemon's metrics grouped by category: performance, business, engagement or system (all without one).
     Metrics { category: Option<String> },
+    /// Shell completions for bash, zsh, fish, elvish or powershell, on stdout.
+    Completions { shell: clap_complete::Shell },
+    /// This program's manual page (roff), on stdout.
+    Man,
     /// Alerts firing now and silences; with --history, the last 20 alerts.
     Alerts {
         /// Also the last 20 alerts, resolved or not.
@@ -92,6 +96,26 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Answered without the daemon. Written in one piece, so a closed pipe (`| head`) is an exit code, not a panic.
+    let local = match &cli.command {
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "doradurctl", &mut out);
+            Some(Ok(out))
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            Some(clap_mangen::Man::new(Cli::command()).render(&mut out).map(|()| out))
+        }
+        _ => None,
+    };
+    if let Some(page) = local {
+        use std::io::Write;
+        return match page.and_then(|p| std::io::stdout().write_all(&p)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
+    }
     let result = runtime.block_on(async {
         let channel = doradura_proto::connect_unix(&socket).await?;
         match cli.command {
@@ -122,6 +146,7 @@ fn main() -> ExitCode {
                 }
                 Some(AlertsAction::Test { alert_type }) => commands::alerts::test(channel, alert_type, cli.json).await,
             },
+            Command::Completions { .. } | Command::Man => unreachable!("answered without the daemon"),
         }
     });
     match result {

@@ -15,6 +15,9 @@ pub struct Cli {
     /// Resolve and validate the configuration, print it, and exit.
     #[arg(long)]
     pub check_config: bool,
+    /// Print this manual page (roff) and exit.
+    #[arg(long, exclusive = true)]
+    pub man: bool,
     /// SQLite database file [env: DATABASE_PATH].
     #[arg(long, value_name = "PATH")]
     pub database_path: Option<String>,
@@ -42,6 +45,14 @@ pub struct Cli {
     /// Log filter [env: RUST_LOG].
     #[arg(long, value_name = "FILTER")]
     pub log: Option<String>,
+}
+
+/// The manual page, doradurad(8).
+pub fn man_page() -> std::io::Result<Vec<u8>> {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Cli::command()).section("8").render(&mut out)?;
+    Ok(out)
 }
 
 impl Cli {

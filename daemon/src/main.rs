@@ -22,6 +22,13 @@ fn environment() -> HashMap<String, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.man {
+        use std::io::Write;
+        return match doradurad::cli::man_page().and_then(|m| std::io::stdout().write_all(&m)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
+    }
     let flags = cli.flag_values();
     let env = environment();
     let config = match Config::resolve(&flags, &env, cli.config.as_deref()) {

@@ -79,7 +79,11 @@ fn dashboard_exprs() -> Vec<(String, String)> {
         let panels = board["panels"].as_array().unwrap();
         assert!(panels.len() >= 4, "{name}");
         for panel in panels {
-            assert_eq!(panel["datasource"]["uid"], "doradura-prometheus", "{name}: {}", panel["title"]);
+            assert_eq!(
+                panel["datasource"]["uid"], "doradura-prometheus",
+                "{name}: {}",
+                panel["title"]
+            );
             let targets = panel["targets"].as_array().unwrap();
             assert!(!targets.is_empty(), "{name}: {}", panel["title"]);
             for t in targets {
@@ -146,7 +150,10 @@ fn the_prometheus_example_scrapes_the_daemon_with_its_rules() {
     let rules = deploy("prometheus/alerts.yml");
     std::fs::write(
         dir.path().join("prometheus.yml"),
-        config.replace("/usr/share/doradura/deploy/prometheus/alerts.yml", rules.to_str().unwrap()),
+        config.replace(
+            "/usr/share/doradura/deploy/prometheus/alerts.yml",
+            rules.to_str().unwrap(),
+        ),
     )
     .unwrap();
     let out = run("promtool", &["check", "config", "prometheus.yml"], dir.path());

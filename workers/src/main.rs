@@ -19,7 +19,7 @@ use tracing::{error, info};
 #[command(
     name = "doradura-worker",
     version,
-    about = "doradura download worker (started by doradurad)"
+    about = "doradura download worker (started by doradurad; `doradura-worker --man` prints this page)"
 )]
 struct Args {
     /// Slot number given by the supervisor.
@@ -37,6 +37,15 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // `doradura-worker --man` alone prints the manual page; the worker's own arguments are all required.
+    if std::env::args().skip(1).eq(["--man"]) {
+        use clap::CommandFactory;
+        let man = clap_mangen::Man::new(Args::command()).section("8");
+        return match man.render(&mut std::io::stdout()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
+    }
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
