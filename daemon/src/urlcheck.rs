@@ -221,4 +221,55 @@ mod tests {
             "http://127.0.0.1:8080/clip.mp4"
         );
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn check_now(url: &str) -> Result<String, UrlError> {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(check(url, false))
+        }
+
+        proptest! {
+            /// Anything at all: never a panic, and what passes is an http(s) URL with a host and no credentials.
+            #[test]
+            fn whatever_passes_the_syntax_check_is_a_plain_web_link(raw in ".{0,300}") {
+                if let Ok(url) = parse(&raw) {
+                    prop_assert!(matches!(url.scheme(), "http" | "https"));
+                    prop_assert!(url.username().is_empty() && url.password().is_none());
+                    prop_assert!(url.host_str().is_some_and(|h| !h.is_empty()));
+                    prop_assert!(raw.trim().len() <= MAX_URL_LEN);
+                }
+            }
+
+            /// An IPv4 host in any spelling the URL parser accepts (here: one decimal number) is let through
+            /// exactly when the address is public.
+            #[test]
+            fn a_decimal_host_is_judged_by_the_address_it_means(n in any::<u32>()) {
+                let got = check_now(&format!("http://{n}/v"));
+                prop_assert_eq!(got.is_ok(), is_public(IpAddr::V4(Ipv4Addr::from(n))), "{:?}", got);
+            }
+
+            /// Every address in the private, loopback, link-local and carrier-grade NAT ranges is refused,
+            /// also written as an IPv4-mapped IPv6 address.
+            #[test]
+            fn private_ranges_are_refused_in_both_families(
+                range in prop::sample::select(vec![(10u32 << 24, 8u32), (127 << 24, 8), (0xAC10 << 16, 12),
+                                                    (0xC0A8 << 16, 16), (0xA9FE << 16, 16), (0x6440 << 16, 10)]),
+                host in any::<u32>(),
+            ) {
+                let (base, prefix) = range;
+                let ip = Ipv4Addr::from(base | (host >> prefix));
+                let v4 = check_now(&format!("http://{ip}/"));
+                prop_assert!(matches!(v4, Err(UrlError::Private { .. })), "{}: {:?}", ip, v4);
+                let v6 = check_now(&format!("http://[::ffff:{ip}]/"));
+                prop_assert!(matches!(v6, Err(UrlError::Private { .. })), "{}: {:?}", ip, v6);
+            }
+        }
+    }
 }

@@ -187,4 +187,27 @@ mod tests {
                       ERROR: [youtube] abc: Video unavailable";
         assert_eq!(classify(stderr), ErrorType::Unavailable);
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            /// Any stderr: never a panic, and the case of ASCII letters never changes the answer.
+            #[test]
+            fn classification_is_total_and_ignores_case(stderr in ".{0,400}") {
+                prop_assert_eq!(classify(&stderr), classify(&stderr.to_ascii_uppercase()));
+            }
+
+            /// yt-dlp's 404 line is unavailable, whatever an informational line before it says: only lines
+            /// that report an error are read when there is one.
+            #[test]
+            fn a_404_is_unavailable_whatever_surrounds_it(title in "[a-zA-Z0-9 .,!?]{0,80}") {
+                prop_assume!(!title.to_lowercase().contains("error"));
+                let stderr = format!("[generic] {title}\nERROR: [generic] Unable to download webpage: HTTP Error 404: Not Found");
+                prop_assert_eq!(classify(&stderr), ErrorType::Unavailable);
+            }
+        }
+    }
 }

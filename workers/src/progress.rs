@@ -117,4 +117,35 @@ mod tests {
             assert_eq!(parse(line), None, "{line:?}");
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            /// Any line yt-dlp (or a site's title in its output) could print: never a panic, never a percentage
+            /// outside 0..=100, never a size the progress bar could not show.
+            #[test]
+            fn any_line_gives_a_sane_report_or_none(line in ".{0,200}|\\[download\\] .{0,100}") {
+                if let Some(p) = parse(&line) {
+                    prop_assert!((0.0..=100.0).contains(&p.percent));
+                    prop_assert!(p.speed_bytes_per_second.is_none_or(|s| s.is_finite() && s >= 0.0));
+                    let _ = p.downloaded_bytes();
+                }
+            }
+
+            #[test]
+            fn a_well_formed_line_reads_back(tenths in 0u32..=1000, mib in 1u32..5000, eta in 0u32..3600) {
+                let line = format!(
+                    "[download] {:5.1}% of {}.00MiB at 1.00MiB/s ETA {:02}:{:02}",
+                    f64::from(tenths) / 10.0, mib, eta / 60, eta % 60
+                );
+                let p = parse(&line).expect("parses");
+                prop_assert!((f64::from(p.percent) - f64::from(tenths) / 10.0).abs() < 0.01);
+                prop_assert_eq!(p.total_bytes, Some(u64::from(mib) * 1024 * 1024));
+                prop_assert_eq!(p.eta_seconds, Some(u64::from(eta)));
+            }
+        }
+    }
 }

@@ -11,7 +11,11 @@ pub mod status;
 pub fn rpc(status: tonic::Status) -> anyhow::Error {
     use tonic::Code;
     match status.code() {
-        Code::InvalidArgument | Code::ResourceExhausted | Code::Unavailable | Code::FailedPrecondition => {
+        Code::InvalidArgument
+        | Code::ResourceExhausted
+        | Code::Unavailable
+        | Code::FailedPrecondition
+        | Code::PermissionDenied => {
             anyhow::anyhow!("{}", status.message())
         }
         code => anyhow::anyhow!("the daemon answered {code:?}: {}", status.message()),

@@ -206,4 +206,56 @@ mod tests {
             assert_eq!(parse(junk), None, "{junk:?}");
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn action() -> impl Strategy<Value = Action> {
+            let format_quality = prop::sample::select(
+                Format::ALL
+                    .iter()
+                    .flat_map(|f| f.qualities().iter().map(move |q| (*f, *q)))
+                    .collect::<Vec<_>>(),
+            );
+            prop_oneof![
+                format_quality
+                    .clone()
+                    .prop_map(|(format, quality)| Action::Download { format, quality }),
+                format_quality.prop_map(|(format, quality)| Action::Setting { format, quality }),
+                (1..i64::MAX).prop_map(|request| Action::Cancel { request }),
+                prop::sample::select(vec![Plan::Premium, Plan::Vip]).prop_map(|plan| Action::Buy { plan }),
+                Just(Action::CancelPlan),
+                Just(Action::Admin(AdminView::Refresh)),
+                prop::sample::select(crate::admin_metrics::CATEGORIES.to_vec())
+                    .prop_map(|c| Action::Admin(AdminView::Category(c))),
+                (
+                    prop::sample::select(AlertType::ALL.to_vec()),
+                    prop::sample::select(SILENCE_HOURS.to_vec())
+                )
+                    .prop_map(|(kind, hours)| Action::AlertSilence { kind, hours }),
+                (1..i64::MAX).prop_map(|id| Action::AlertAck { id }),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn every_button_fits_telegram_and_reads_back_as_itself(a in action()) {
+                let data = encode(&a);
+                prop_assert!(data.len() <= MAX_LEN);
+                prop_assert_eq!(parse(&data), Some(a));
+            }
+
+            /// Whatever a client sends: never a panic, and what parses names a real button the bot itself would
+            /// write (the short forms `dl:mp4` and `dl:srt:none` mean the same button as the long ones).
+            #[test]
+            fn data_that_parses_names_a_real_button(data in "[a-z0-9:_-]{0,70}|.{0,70}") {
+                if let Some(a) = parse(&data) {
+                    prop_assert!(data.len() <= MAX_LEN);
+                    prop_assert_eq!(parse(&encode(&a)), Some(a));
+                }
+            }
+        }
+    }
 }

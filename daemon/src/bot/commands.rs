@@ -64,3 +64,30 @@ impl AdminCommand {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Any message text: the command parsers never panic; a junk category or day count is answered with
+        /// a bounded reply that echoes nothing unescaped (no control characters reach the chat).
+        #[test]
+        fn junk_commands_get_bounded_escaped_answers(text in "/(metrics|export|start|plan)( .{0,120})?|.{0,120}") {
+            let _ = Command::parse(&text, "doradura_bot");
+            match AdminCommand::parse(&text, "doradura_bot") {
+                Ok(AdminCommand::Metrics(arg)) => {
+                    let reply = crate::admin_metrics::menu(Some(arg.trim()));
+                    prop_assert!(reply.chars().count() < 400, "{}", reply);
+                    prop_assert!(!reply.chars().any(|c| c.is_control() && c != '\n'), "{:?}", reply);
+                }
+                Ok(AdminCommand::Export(arg)) => {
+                    prop_assert!(super::super::texts::export_days(&arg).is_none_or(|d| (1..=366).contains(&d)));
+                }
+                _ => {}
+            }
+        }
+    }
+}

@@ -75,6 +75,7 @@ impl Control for ControlService {
     type DownloadStream = DownloadStream;
 
     async fn download(&self, request: Request<DownloadRequest>) -> Result<Response<DownloadStream>, Status> {
+        super::peer::authorize(&request, "download")?;
         download::start(self, request.into_inner()).await
     }
 
@@ -135,6 +136,7 @@ impl Control for ControlService {
         &self,
         request: Request<SilenceAlertRequest>,
     ) -> Result<Response<SilenceAlertReply>, Status> {
+        super::peer::authorize(&request, "silencing an alert")?;
         let by = super::peer::describe(&request);
         let r = request.into_inner();
         let (kind, until) = super::alerts::silence(&self.alerts, &r.alert_type, r.seconds, by).await?;
@@ -145,6 +147,7 @@ impl Control for ControlService {
     }
 
     async fn test_alert(&self, request: Request<TestAlertRequest>) -> Result<Response<TestAlertReply>, Status> {
+        super::peer::authorize(&request, "a test alert")?;
         let (kind, history_id) = super::alerts::test(&self.alerts, &request.into_inner().alert_type).await?;
         Ok(Response::new(TestAlertReply {
             history_id,
@@ -153,6 +156,7 @@ impl Control for ControlService {
     }
 
     async fn cancel(&self, request: Request<CancelRequest>) -> Result<Response<CancelReply>, Status> {
+        super::peer::authorize(&request, "cancel")?;
         let id = request.into_inner().task_id;
         let outcome = self.downloads.cancel(id).await.map_err(db_status)?;
         Ok(Response::new(CancelReply {
