@@ -287,6 +287,50 @@ fn a_daemon_restarted_with_tasks_queued_finishes_them() {
     wait_for(T, "an empty spool", || d.spool_entries().is_empty().then_some(()));
 }
 
+#[test]
+fn a_daemon_killed_with_sigkill_finishes_every_task_once_after_the_restart() {
+    let (site, mut d) = with_site(builder().env("WORKERS", "1").metrics_on());
+    let out = out_dir(&d, "out");
+    let url = site.url("slow.mp4");
+    let ctls: Vec<Child> = [("mp4", "best"), ("mp4", "720p"), ("mp3", "128k")]
+        .iter()
+        .map(|(f, q)| spawn_download(&d, &url, f, q, &out))
+        .collect();
+    let (worker, _) = wait_busy(&d, 0.0);
+    d.signal(Signal::SIGKILL);
+    assert!(!d.wait_exit(T).success());
+    // The worker and its yt-dlp die with the supervisor (PR_SET_PDEATHSIG and the process group).
+    wait_for(T, "the orphaned worker gone", || {
+        (!doradura_testkit::alive(worker)).then_some(())
+    });
+    for ctl in ctls {
+        assert!(!finish(ctl).status.success());
+    }
+    d.restart();
+    wait_for(T, "all three tasks done after the restart", || {
+        let done: u32 = db(&d)
+            .query_row("SELECT COUNT(*) FROM download_tasks WHERE state = 'done'", [], |r| {
+                r.get(0)
+            })
+            .ok()?;
+        (done == 3).then_some(())
+    });
+    let rows: u32 = db(&d)
+        .query_row("SELECT COUNT(*) FROM download_tasks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 3, "no task doubled");
+    // The success counter is restored from the database: it counts each file once and never went back.
+    let metrics = doradura_testkit::http_get(&d.metrics_address(), "/metrics", &[])
+        .unwrap()
+        .1;
+    let successes: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("doradura_download_success_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(successes, 3.0);
+}
+
 fn read_pid(path: &Path) -> u32 {
     wait_for(T, "a pid file", || {
         std::fs::read_to_string(path).ok()?.trim().parse().ok()

@@ -76,3 +76,54 @@ fn a_foreign_user_may_read_but_not_change_anything() {
         .unwrap();
     assert!(by.starts_with("doradurctl uid=0 pid="), "{by}");
 }
+
+/// Oversized and malformed messages on the control socket are refused, and the daemon serves the next caller.
+#[test]
+fn oversized_and_garbage_control_messages_are_refused_and_nothing_breaks() {
+    use doradura_proto::DownloadRequest;
+    use doradura_proto::control_client::ControlClient;
+    use std::io::{Read, Write};
+
+    let d = Daemon::builder().start();
+    d.wait_idle(T);
+    let socket = d.dir.path().join("run/control.sock");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = rt.block_on(async {
+        let channel = doradura_proto::connect_unix(&socket).await.unwrap();
+        let mut client = ControlClient::new(channel).max_encoding_message_size(64 << 20);
+        client
+            .download(DownloadRequest {
+                url: format!("https://93.184.216.34/{}", "a".repeat(8 << 20)),
+                format: "mp3".into(),
+                ..Default::default()
+            })
+            .await
+            .err()
+            .expect("an 8 MiB request is refused")
+    });
+    assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
+    // Bytes that are not HTTP/2 at all: the connection is closed, the daemon carries on.
+    let mut raw = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    raw.set_read_timeout(Some(T)).unwrap();
+    let _ = raw.write_all(b"\x00\xffGET / HTTP/1.1\r\n\r\n\x16\x03\x01garbage");
+    let mut buf = Vec::new();
+    let _ = raw.read_to_end(&mut buf);
+    // A URL over the limit through doradurctl: a sentence, nothing queued.
+    let long = format!("https://93.184.216.34/{}", "a".repeat(3000));
+    let out = ctl_as(&d, None, &["download", &long, "--out", "/tmp"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the link is too long (3022 characters; at most 2048)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = ctl_as(&d, None, &["--json", "status"]);
+    assert!(status.status.success(), "the daemon still answers");
+    let db = rusqlite::Connection::open(d.db_path()).unwrap();
+    let queued: i64 = db
+        .query_row("SELECT COUNT(*) FROM download_tasks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(queued, 0);
+}
