@@ -101,8 +101,7 @@ fn oversized_and_garbage_control_messages_are_refused_and_nothing_breaks() {
                 ..Default::default()
             })
             .await
-            .err()
-            .expect("an 8 MiB request is refused")
+            .expect_err("an 8 MiB request is refused")
     });
     assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
     // Bytes that are not HTTP/2 at all: the connection is closed, the daemon carries on.
