@@ -502,3 +502,39 @@ fn without_a_token_the_daemon_runs_without_the_bot_and_says_so_once() {
     assert_eq!(d.log().matches("running without the Telegram bot").count(), 1);
     assert!(d.status().is_some());
 }
+
+#[test]
+fn a_minute_long_outage_then_429s_loses_no_file_and_sends_it_once() {
+    let tg = FakeTelegram::start();
+    let (site, d) = with_site(&tg, builder(&tg));
+    let prompt = send_link(&tg, &ann(), &site.url("clip.mp4"));
+    let q = tg.press(&ann(), prompt.message_id.unwrap(), "dl:mp3:128k");
+    tg.wait_call(T, "the press answered", |c| {
+        c.str("callback_query_id").as_deref() == Some(q.as_str())
+    });
+    // Telegram goes away for a minute while the file is made: every call is a 502.
+    let down_at = std::time::Instant::now();
+    tg.set_down(true);
+    wait_for(T, "the file made during the outage", || {
+        (count(&d, "SELECT COUNT(*) FROM download_tasks WHERE state = 'done'") == 1).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(60).saturating_sub(down_at.elapsed()));
+    // Back, but rate-limiting the first two uploads.
+    tg.fail("sendaudio", 2, Failure::RetryAfter(1));
+    tg.set_down(false);
+    let delivered = tg.wait_call(Duration::from_secs(180), "the audio after the outage", |c| {
+        c.method == "sendaudio" && c.message_id.is_some()
+    });
+    assert_eq!(delivered.i64("chat_id"), Some(42));
+    let accepted = tg
+        .calls_of("sendaudio")
+        .iter()
+        .filter(|c| c.message_id.is_some())
+        .count();
+    assert_eq!(accepted, 1, "sent once");
+    assert_eq!(
+        count(&d, "SELECT COUNT(*) FROM task_requests WHERE state = 'delivered'"),
+        1
+    );
+    assert!(d.status().is_some(), "the daemon never stopped");
+}

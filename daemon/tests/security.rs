@@ -126,3 +126,76 @@ fn oversized_and_garbage_control_messages_are_refused_and_nothing_breaks() {
         .unwrap();
     assert_eq!(queued, 0);
 }
+
+/// Unmounts the scratch filesystem however the test ends.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The database on a 4 MiB filesystem that the test fills: enqueueing fails with a clear error, DatabaseIssues
+/// fires, nothing half-written is left, and freeing the space is enough to recover.
+#[test]
+fn a_full_disk_is_reported_and_freeing_space_recovers() {
+    let b = Daemon::builder()
+        .metrics_on()
+        .env("ALERT_CHECK_INTERVAL", "1")
+        .env("ALERT_WINDOW", "2");
+    let vol = b.dir().join("vol");
+    std::fs::create_dir_all(&vol).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "doradura-test"])
+        .arg(&vol)
+        .status()
+        .expect("mount");
+    assert!(
+        mounted.success(),
+        "this test mounts a small tmpfs: it needs root (CI runs as root)"
+    );
+    let _guard = Mounted(vol.clone());
+    let d = b.env("DATABASE_PATH", vol.join("doradura.db")).start();
+    d.wait_idle(T);
+    let firing = |d: &Daemon, v: u8| {
+        doradura_testkit::http_get(&d.metrics_address(), "/metrics", &[])
+            .map(|(_, m)| {
+                m.contains(&format!(
+                    "doradura_alerts_firing{{alert_type=\"DatabaseIssues\",severity=\"critical\"}} {v}\n"
+                ))
+            })
+            .unwrap_or(false)
+    };
+    assert!(firing(&d, 0));
+    // Fill the filesystem to the last byte.
+    let filler = vol.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.write_all(&[0]);
+        let _ = f.sync_all();
+    }
+    let tasks = |d: &Daemon| -> i64 {
+        rusqlite::Connection::open_with_flags(d.db_path(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM download_tasks", [], |r| r.get(0))
+            .unwrap()
+    };
+    let out = ctl_as(&d, None, &["download", "https://93.184.216.34/a.mp4", "--out", "/tmp"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("database error") && err.contains("full"), "{err}");
+    doradura_testkit::wait_for(T, "DatabaseIssues firing", || firing(&d, 1).then_some(()));
+    assert_eq!(tasks(&d), 0, "nothing half-written");
+    // Space again: the next request is queued and the alert clears.
+    std::fs::remove_file(&filler).unwrap();
+    let out = ctl_as(&d, None, &["download", "https://93.184.216.34/b.mp4", "--out", "/tmp"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("database error"));
+    assert_eq!(tasks(&d), 1);
+    doradura_testkit::wait_for(T, "DatabaseIssues resolved", || firing(&d, 0).then_some(()));
+    let status = ctl_as(&d, None, &["--json", "status"]);
+    assert!(status.status.success());
+}
