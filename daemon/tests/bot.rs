@@ -538,3 +538,39 @@ fn a_minute_long_outage_then_429s_loses_no_file_and_sends_it_once() {
     );
     assert!(d.status().is_some(), "the daemon never stopped");
 }
+
+#[test]
+fn a_worker_killed_while_the_bot_uploads_changes_nothing() {
+    let tg = FakeTelegram::start();
+    let (site, d) = with_site(&tg, builder(&tg).env("WORKERS", "1"));
+    // The first upload hangs for 4 s: the worker is killed meanwhile.
+    tg.fail("sendaudio", 1, Failure::Delay(Duration::from_secs(4)));
+    let prompt = send_link(&tg, &ann(), &site.url("clip.mp4"));
+    tg.press(&ann(), prompt.message_id.unwrap(), "dl:mp3:128k");
+    // The task is done as soon as the worker hands the file over; the upload (4 s) follows at once.
+    wait_for(T, "the file handed over", || {
+        (count(&d, "SELECT COUNT(*) FROM download_tasks WHERE state = 'done'") == 1).then_some(())
+    });
+    let worker = d.workers().unwrap()[0].pid.unwrap();
+    doradura_testkit::signal(worker, nix::sys::signal::Signal::SIGKILL);
+    tg.wait_call(T, "the audio", |c| c.method == "sendaudio" && c.message_id.is_some());
+    wait_for(T, "a new worker", || {
+        let w = &d.workers()?[0];
+        (w.restarts == 1 && w.state == "idle").then_some(())
+    });
+    // The upload is the daemon's: the finished task was not run again, and the file went out once.
+    assert_eq!(
+        count(
+            &d,
+            "SELECT COUNT(*) FROM download_tasks WHERE state = 'done' AND attempts = 1"
+        ),
+        1
+    );
+    assert_eq!(
+        tg.calls_of("sendaudio")
+            .iter()
+            .filter(|c| c.message_id.is_some())
+            .count(),
+        1
+    );
+}

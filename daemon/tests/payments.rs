@@ -339,3 +339,36 @@ fn a_payment_that_does_not_match_the_price_is_granted_and_kept_for_the_admin_onc
         "the Stars received are counted: {m}"
     );
 }
+
+#[test]
+fn a_payment_survives_a_sigkill_and_its_redelivery_is_counted_once() {
+    let tg = FakeTelegram::start();
+    let mut d = start(&tg, builder(&tg));
+    pay(&tg, &ann(), "plan:vip:42", 250, "charge-kill");
+    tg.wait_call(T, "the thanks", |c| text_of(c).starts_with("🎉"));
+    let plan = user_plan(&d, 42);
+    d.signal(Signal::SIGKILL);
+    assert!(!d.wait_exit(T).success());
+    let polls = tg.calls_of("getupdates").len();
+    d.restart();
+    wait_for(T, "the bot back", || {
+        (tg.calls_of("getupdates").len() > polls).then_some(())
+    });
+    // Telegram sends the update again (as it does when its receipt was not confirmed before the crash).
+    tg.successful_payment(&ann(), "plan:vip:42", 250, "charge-kill");
+    tg.send_text(&ann(), "/help");
+    tg.wait_call(T, "a later answer", |c| {
+        text_of(c).contains("/settings") && c.at > tg.calls_of("getupdates")[polls].at
+    });
+    assert_eq!(tg.calls().iter().filter(|c| text_of(c).starts_with("🎉")).count(), 1);
+    assert_eq!(user_plan(&d, 42), plan, "the plan was not extended twice");
+    let n: i64 = db(&d)
+        .query_row("SELECT COUNT(*) FROM payments", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+    let m = scrape(&d);
+    assert!(
+        has(&m, "doradura_revenue_total_stars 250"),
+        "restored, not doubled:\n{m}"
+    );
+}
