@@ -92,6 +92,8 @@ pub struct Config {
     pub download_timeout: Duration,
     pub max_file_size_mb: u64,
     pub allow_private_hosts: bool,
+    /// `DOWNLOAD_ALLOWED_HOSTS`: private hosts downloads may reach anyway (`host` or `host:port`).
+    pub allowed_hosts: Vec<String>,
     pub metrics_enabled: bool,
     pub metrics_port: u16,
     pub metrics_bind: IpAddr,
@@ -321,6 +323,7 @@ const FILE_KEYS: &[&str] = &[
     "download_timeout",
     "max_file_size_mb",
     "download_allow_private_hosts",
+    "download_allowed_hosts",
     "metrics_enabled",
     "metrics_port",
     "metrics_bind",
@@ -509,6 +512,15 @@ impl Config {
             download_timeout: l.seconds("DOWNLOAD_TIMEOUT", "whole seconds from 1 to 604800", 600, 1)?,
             max_file_size_mb: l.int("MAX_FILE_SIZE_MB", "megabytes from 1 to 2000", 50, 1, 2000)?,
             allow_private_hosts: l.bool("DOWNLOAD_ALLOW_PRIVATE_HOSTS", false)?,
+            allowed_hosts: l
+                .string("DOWNLOAD_ALLOWED_HOSTS", &[])
+                .map(|s| {
+                    s.split(',')
+                        .map(|h| h.trim().to_string())
+                        .filter(|h| !h.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
             metrics_enabled: l.bool("METRICS_ENABLED", true)?,
             metrics_port: l.int("METRICS_PORT", "a TCP port from 0 to 65535", 9090, 0, u16::MAX)?,
             metrics_bind: l.parse(

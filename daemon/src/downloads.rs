@@ -18,6 +18,7 @@ pub struct Downloads {
     pub supervisor: Supervisor,
     pub queue: QueuePolicy,
     pub allow_private_hosts: bool,
+    pub allowed_hosts: Vec<String>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -33,7 +34,7 @@ pub enum RequestError {
 
 impl Downloads {
     pub async fn check_url(&self, raw: &str) -> Result<String, UrlError> {
-        let checked = urlcheck::check(raw, self.allow_private_hosts).await;
+        let checked = urlcheck::check(raw, self.allow_private_hosts, &self.allowed_hosts).await;
         if checked.is_err() {
             self.metrics.error("validation");
         }

@@ -170,6 +170,7 @@ pub async fn run(
         supervisor: supervisor.clone(),
         queue: config.queue,
         allow_private_hosts: config.allow_private_hosts,
+        allowed_hosts: config.allowed_hosts.clone(),
         metrics: metrics.clone(),
     };
     let http_stop = CancellationToken::new();

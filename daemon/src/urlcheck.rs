@@ -1,7 +1,7 @@
 //! What may be downloaded: http(s) URLs of public hosts, checked on the addresses the host resolves to, before
 //! anything is queued.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// Longer URLs are refused outright.
@@ -27,15 +27,19 @@ pub enum UrlError {
     Unresolvable { host: String },
 }
 
-/// Validates `raw` and returns it normalised. Unless `allow_private`, every address the host resolves to must be
-/// public.
-pub async fn check(raw: &str, allow_private: bool) -> Result<String, UrlError> {
+/// Validates `raw` and returns it normalised. Unless `allow_private` or the host is in `allowed` (the operator's
+/// `DOWNLOAD_ALLOWED_HOSTS`), every address the host resolves to must be public.
+pub async fn check(raw: &str, allow_private: bool, allowed: &[String]) -> Result<String, UrlError> {
     let url = parse(raw)?;
-    if allow_private {
+    let port = url.port_or_known_default().unwrap_or(443);
+    if allow_private
+        || url
+            .host_str()
+            .is_some_and(|h| doradura_proto::net::allowed(h, port, allowed))
+    {
         return Ok(url.to_string());
     }
     let host = url.host().ok_or(UrlError::NoHost)?;
-    let port = url.port_or_known_default().unwrap_or(443);
     let addrs: Vec<IpAddr> = match host {
         url::Host::Ipv4(ip) => vec![IpAddr::V4(ip)],
         url::Host::Ipv6(ip) => vec![IpAddr::V6(ip)],
@@ -81,51 +85,7 @@ pub fn parse(raw: &str) -> Result<url::Url, UrlError> {
     }
 }
 
-/// Whether an address is on the public internet (not loopback, private, link-local, metadata, reserved...).
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public_v4(v4);
-            }
-            let seg = v6.segments();
-            // NAT64 (64:ff9b::/96) embeds an IPv4 address.
-            if seg[0] == 0x64 && seg[1] == 0xff9b && seg[2..6] == [0, 0, 0, 0] {
-                let [a, b] = seg[6].to_be_bytes();
-                let [c, d] = seg[7].to_be_bytes();
-                return is_public_v4(Ipv4Addr::new(a, b, c, d));
-            }
-            !(v6.is_unspecified()
-                || v6.is_loopback()
-                || v6.is_multicast()
-                || (seg[0] & 0xfe00) == 0xfc00 // unique local
-                || (seg[0] & 0xffc0) == 0xfe80 // link-local
-                || (seg[0] & 0xffc0) == 0xfec0 // site-local
-                || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
-                || (seg[0] == 0x0100 && seg[1..4] == [0, 0, 0]) // discard
-                || v6 == Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 1)
-                || seg[..6] == [0, 0, 0, 0, 0, 0]) // IPv4-compatible
-        }
-    }
-}
-
-fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    !(a == 0
-        || ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local() // includes 169.254.169.254, the cloud metadata service
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || a >= 240
-        || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
-        || (a == 192 && b == 0 && c == 0)
-        || (a == 192 && b == 0 && c == 2)
-        || (a == 198 && (18..20).contains(&b))
-        || (a == 198 && b == 51 && c == 100)
-        || (a == 203 && b == 0 && c == 113))
-}
+pub use doradura_proto::net::is_public;
 
 #[cfg(test)]
 mod tests {
@@ -190,39 +150,41 @@ mod tests {
 
     #[tokio::test]
     async fn private_hosts_are_refused_unless_allowed() {
-        let err = check("http://127.0.0.1:8080/clip.mp4", false).await.unwrap_err();
+        let err = check("http://127.0.0.1:8080/clip.mp4", false, &[]).await.unwrap_err();
         assert!(
             err.to_string().contains("private or local address (127.0.0.1)"),
             "{err}"
         );
         // Decimal and hex spellings of loopback are normalised by the URL parser first.
         assert!(matches!(
-            check("http://2130706433/", false).await,
+            check("http://2130706433/", false, &[]).await,
             Err(UrlError::Private { .. })
         ));
         assert!(matches!(
-            check("http://0x7f.1/", false).await,
+            check("http://0x7f.1/", false, &[]).await,
             Err(UrlError::Private { .. })
         ));
         assert!(matches!(
-            check("http://[::1]/", false).await,
+            check("http://[::1]/", false, &[]).await,
             Err(UrlError::Private { .. })
         ));
         assert!(matches!(
-            check("http://localhost:1/", false).await,
+            check("http://localhost:1/", false, &[]).await,
             Err(UrlError::Private { .. })
         ));
         assert!(matches!(
-            check("http://169.254.169.254/latest/meta-data", false).await,
+            check("http://169.254.169.254/latest/meta-data", false, &[]).await,
             Err(UrlError::Private { .. })
         ));
         assert_eq!(
-            check("http://127.0.0.1:8080/clip.mp4", true).await.unwrap(),
+            check("http://127.0.0.1:8080/clip.mp4", true, &[]).await.unwrap(),
             "http://127.0.0.1:8080/clip.mp4"
         );
     }
 
     mod properties {
+        use std::net::Ipv4Addr;
+
         use proptest::prelude::*;
 
         use super::super::*;
@@ -232,7 +194,7 @@ mod tests {
                 .enable_all()
                 .build()
                 .unwrap()
-                .block_on(check(url, false))
+                .block_on(check(url, false, &[]))
         }
 
         proptest! {

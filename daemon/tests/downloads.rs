@@ -331,6 +331,41 @@ fn a_daemon_killed_with_sigkill_finishes_every_task_once_after_the_restart() {
     assert_eq!(successes, 3.0);
 }
 
+#[test]
+fn a_redirect_to_a_private_address_is_refused_by_the_workers_proxy() {
+    // Private hosts are refused (the default), except the media site the operator listed.
+    let b = Daemon::builder().env("YTDLP_PATH", ytdlp());
+    let site = MediaSite::start(&b.dir().join("site"));
+    let other = MediaSite::start(&b.dir().join("other"));
+    let d = b.env("DOWNLOAD_ALLOWED_HOSTS", site.addr.to_string()).start();
+    d.wait_idle(T);
+    let out = out_dir(&d, "out");
+    // The listed site works, through the proxy.
+    let ok = download(&d, &site.url("clip.mp4"), "mp3", Some("128k"), &out);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    // A redirect from it to a private address that is not listed: refused, and nothing reaches that address.
+    let hop = format!("{}?to={}", site.url("redirect"), other.url("clip.mp4"));
+    let refused = download(&d, &hop, "mp3", Some("128k"), &out);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("unavailable"), "{}", stderr(&refused));
+    assert_eq!(other.hits("/clip.mp4"), 0, "the private address was never contacted");
+    let (_, _, error) = task_row(&d, 2);
+    assert_eq!(error.as_deref(), Some("unavailable"));
+    // The same private site named directly is refused before anything is queued.
+    let direct = download(&d, &other.url("clip.mp4"), "mp3", Some("128k"), &out);
+    assert!(
+        stderr(&direct).contains("points to a private or local address"),
+        "{}",
+        stderr(&direct)
+    );
+    assert_eq!(
+        db(&d)
+            .query_row("SELECT COUNT(*) FROM download_tasks", [], |r| r.get::<_, i64>(0))
+            .unwrap(),
+        2
+    );
+}
+
 fn read_pid(path: &Path) -> u32 {
     wait_for(T, "a pid file", || {
         std::fs::read_to_string(path).ok()?.trim().parse().ok()

@@ -14,7 +14,7 @@ fn every_link_in_the_corpus_gets_its_expected_answer() {
     let mut checked = 0;
     for line in corpus.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
         let (expect, url) = line.split_once('\t').expect("ok|refused<TAB>url");
-        let got = rt.block_on(urlcheck::check(url, false));
+        let got = rt.block_on(urlcheck::check(url, false, &[]));
         match expect {
             "ok" => assert!(got.is_ok(), "{url:?} was refused: {got:?}"),
             "refused" => {
@@ -29,7 +29,7 @@ fn every_link_in_the_corpus_gets_its_expected_answer() {
     assert!(checked >= 45, "{checked}");
     let long = format!("https://93.184.216.34/{}", "a".repeat(3000));
     assert_eq!(
-        rt.block_on(urlcheck::check(&long, false)),
+        rt.block_on(urlcheck::check(&long, false, &[])),
         Err(urlcheck::UrlError::TooLong { len: long.len() })
     );
 }

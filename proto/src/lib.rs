@@ -14,6 +14,7 @@ pub mod v1 {
 
 pub use v1::*;
 
+pub mod net;
 pub mod time;
 pub mod types;
 

@@ -124,6 +124,7 @@ impl MediaSite {
             .route("/stall.mp4", get(stall))
             .route("/slow.mp4", get(slow))
             .route("/flaky/{name}", get(flaky))
+            .route("/redirect", get(redirect))
             .fallback_service(ServeDir::new(dir))
             .layer(middleware::from_fn_with_state(site.clone(), count))
             .with_state(site);
@@ -179,6 +180,18 @@ async fn stall() -> Response {
         std::future::pending::<()>().await;
     });
     video(Body::from_stream(stream), 512 * 1024)
+}
+
+/// `/redirect?to=<url>`: a 302 to that URL.
+async fn redirect(uri: axum::http::Uri) -> Response {
+    let to = uri.query().and_then(|q| q.strip_prefix("to=")).unwrap_or("/");
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = axum::http::StatusCode::FOUND;
+    r.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/")),
+    );
+    r
 }
 
 /// `/flaky/<anything>`: the first request for each name gets a 503, every later one the clip.

@@ -58,6 +58,8 @@ const RULES: &[(ErrorType, &[&str])] = &[
             "not available",
             "has been removed",
             "http error 404",
+            // The worker's proxy refused a private address (a redirect or a media URL).
+            "forbidden by doradura",
             "http error 410",
             "http error 403",
             "does not exist",

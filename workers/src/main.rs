@@ -5,6 +5,7 @@ mod classify;
 mod link;
 mod probe;
 mod progress;
+mod proxy;
 mod validate;
 mod ytdlp;
 

@@ -36,7 +36,9 @@ pub enum Report {
 }
 
 /// yt-dlp's arguments for a task, the URL last after `--`.
-pub fn args(task: &TaskAssignment, format: Format, dir: &Path) -> Vec<OsString> {
+/// yt-dlp's arguments; `proxy` is the address-checking proxy every connection goes through (none when private
+/// hosts are allowed).
+pub fn args(task: &TaskAssignment, format: Format, dir: &Path, proxy: Option<std::net::SocketAddr>) -> Vec<OsString> {
     let mut a: Vec<OsString> = [
         "--ignore-config",
         "--no-playlist",
@@ -102,6 +104,10 @@ pub fn args(task: &TaskAssignment, format: Format, dir: &Path) -> Vec<OsString> 
         ],
     };
     a.extend(tail.into_iter().map(OsString::from));
+    if let Some(p) = proxy {
+        a.push("--proxy".into());
+        a.push(format!("http://{p}").into());
+    }
     a.push("--".into());
     a.push(task.url.clone().into());
     a
@@ -131,9 +137,23 @@ pub async fn run(
         Err(e) => return fail(result, ErrorType::Unknown, e.to_string()),
     };
     let dir = PathBuf::from(&task.work_dir);
+    // Lives until yt-dlp is done: every connection it makes is checked.
+    let proxy = match task.allow_private_hosts {
+        true => None,
+        false => match crate::proxy::Proxy::start(task.allowed_hosts.clone()).await {
+            Ok(p) => Some(p),
+            Err(e) => {
+                return fail(
+                    result,
+                    ErrorType::Unknown,
+                    format!("cannot start the download proxy: {e}"),
+                );
+            }
+        },
+    };
 
     let mut cmd = tokio::process::Command::new(ytdlp);
-    cmd.args(args(&task, format, &dir))
+    cmd.args(args(&task, format, &dir, proxy.as_ref().map(|p| p.addr)))
         .current_dir(&dir)
         .env("PYTHONUNBUFFERED", "1")
         .stdin(Stdio::null())
@@ -386,15 +406,33 @@ mod tests {
             work_dir: "/spool/task-7".into(),
             timeout_ms: 1000,
             max_bytes: 50_000_000,
+            ..Default::default()
         }
     }
 
     fn args_of(format: &str, quality: &str) -> Vec<String> {
         let t = task(format, quality);
-        args(&t, format.parse().unwrap(), Path::new(&t.work_dir))
+        args(&t, format.parse().unwrap(), Path::new(&t.work_dir), None)
             .into_iter()
             .map(|a| a.into_string().unwrap())
             .collect()
+    }
+
+    #[test]
+    fn the_proxy_comes_before_the_url_when_there_is_one() {
+        let t = task("mp3", "320k");
+        let proxy: std::net::SocketAddr = "127.0.0.1:4567".parse().unwrap();
+        let a: Vec<String> = args(&t, Format::Mp3, Path::new(&t.work_dir), Some(proxy))
+            .into_iter()
+            .map(|s| s.into_string().unwrap())
+            .collect();
+        let at = a.iter().position(|x| x == "--proxy").expect("--proxy");
+        assert_eq!(a[at + 1], "http://127.0.0.1:4567");
+        assert!(at < a.iter().position(|x| x == "--").unwrap());
+        assert!(
+            !args_of("mp3", "320k").contains(&"--proxy".to_string()),
+            "none when private hosts are allowed"
+        );
     }
 
     #[test]

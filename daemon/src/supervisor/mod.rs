@@ -483,6 +483,8 @@ impl Actor {
                 work_dir: work_dir.display().to_string(),
                 timeout_ms: self.config.download_timeout.as_millis() as u64,
                 max_bytes: self.config.max_file_size_mb * 1024 * 1024,
+                allow_private_hosts: self.config.allow_private_hosts,
+                allowed_hosts: self.config.allowed_hosts.clone(),
             })),
         };
         let rt = &self.slots[id];
