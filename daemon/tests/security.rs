@@ -199,3 +199,63 @@ fn a_full_disk_is_reported_and_freeing_space_recovers() {
     let status = ctl_as(&d, None, &["--json", "status"]);
     assert!(status.status.success());
 }
+
+/// The database's files made immutable (`chattr +i` on an ext4 image: even root's writes fail) under the running
+/// daemon: requests get a clear error, DatabaseIssues fires, and making them writable again is enough.
+#[test]
+fn a_read_only_database_is_reported_and_making_it_writable_recovers() {
+    let b = Daemon::builder()
+        .metrics_on()
+        .env("ALERT_CHECK_INTERVAL", "1")
+        .env("ALERT_WINDOW", "2");
+    let image = b.dir().join("db.img");
+    let vol = b.dir().join("vol");
+    std::fs::create_dir_all(&vol).unwrap();
+    let ok = |cmd: &mut Command| {
+        let out = cmd.output().expect("run");
+        assert!(
+            out.status.success(),
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    ok(Command::new("truncate").args(["-s", "16M"]).arg(&image));
+    ok(Command::new("mkfs.ext4").arg("-q").arg(&image));
+    ok(Command::new("mount").args(["-o", "loop"]).arg(&image).arg(&vol));
+    let _guard = Mounted(vol.clone());
+    let d = b.env("DATABASE_PATH", vol.join("doradura.db")).start();
+    d.wait_idle(T);
+    let firing = |d: &Daemon, v: u8| {
+        doradura_testkit::http_get(&d.metrics_address(), "/metrics", &[])
+            .map(|(_, m)| {
+                m.contains(&format!(
+                    "doradura_alerts_firing{{alert_type=\"DatabaseIssues\",severity=\"critical\"}} {v}\n"
+                ))
+            })
+            .unwrap_or(false)
+    };
+    let files: Vec<_> = ["doradura.db", "doradura.db-wal"].iter().map(|f| vol.join(f)).collect();
+    for f in &files {
+        ok(Command::new("chattr").arg("+i").arg(f));
+    }
+    let out = ctl_as(&d, None, &["download", "https://93.184.216.34/a.mp4", "--out", "/tmp"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("database error"), "{err}");
+    doradura_testkit::wait_for(T, "DatabaseIssues firing", || firing(&d, 1).then_some(()));
+    for f in &files {
+        ok(Command::new("chattr").arg("-i").arg(f));
+    }
+    let out = ctl_as(&d, None, &["download", "https://93.184.216.34/b.mp4", "--out", "/tmp"]);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("database error"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    doradura_testkit::wait_for(T, "DatabaseIssues resolved", || firing(&d, 0).then_some(()));
+    let queued: i64 = rusqlite::Connection::open_with_flags(d.db_path(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM download_tasks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(queued, 1, "the refused request left nothing; the later one was queued");
+}
