@@ -642,6 +642,98 @@ impl Config {
     }
 }
 
+/// A duration as the variables are written: `500ms`, `30s`.
+fn written(d: Duration) -> String {
+    if d.subsec_millis() != 0 {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}s", d.as_secs())
+    }
+}
+
+impl Config {
+    /// Every variable with the value in force, as `doradurad --check-config` prints it (`NAME=value`, secrets as
+    /// `<redacted>`), in `.env.example`'s order, so the output can be compared with or pasted into an env file.
+    pub fn effective(&self) -> Vec<(&'static str, String)> {
+        let secret = |s: &Option<Secret>| s.as_ref().map_or(String::new(), |_| "<redacted>".to_string());
+        let path = |p: &std::path::Path| p.display().to_string();
+        let secs = |d: Duration| d.as_secs().to_string();
+        let (a, sv, q, l) = (&self.alerts, &self.supervision, &self.queue, &self.limits);
+        let ids: Vec<String> = self.admin_ids.iter().map(|i| i.to_string()).collect();
+        vec![
+            ("TELOXIDE_TOKEN", secret(&self.bot_token)),
+            ("TELOXIDE_API_URL", self.api_url.clone()),
+            ("ADMIN_IDS", ids.join(",")),
+            ("DATABASE_PATH", path(&self.database_path)),
+            ("CONTROL_SOCKET", path(&self.control_socket)),
+            ("WORKERS", self.workers.to_string()),
+            ("YTDLP_PATH", path(&self.ytdlp_path)),
+            ("DOWNLOAD_DIR", path(&self.download_dir)),
+            ("DOWNLOAD_TIMEOUT", secs(self.download_timeout)),
+            ("MAX_FILE_SIZE_MB", self.max_file_size_mb.to_string()),
+            ("DOWNLOAD_ALLOW_PRIVATE_HOSTS", self.allow_private_hosts.to_string()),
+            ("DOWNLOAD_ALLOWED_HOSTS", self.allowed_hosts.join(",")),
+            ("METRICS_ENABLED", self.metrics_enabled.to_string()),
+            ("METRICS_PORT", self.metrics_port.to_string()),
+            ("METRICS_BIND", self.metrics_bind.to_string()),
+            ("METRICS_AUTH_TOKEN", secret(&self.metrics_auth_token)),
+            ("ALERTS_ENABLED", self.alerts_enabled.to_string()),
+            ("ALERT_CHECK_INTERVAL", secs(self.alert_check_interval)),
+            (
+                "ALERT_ERROR_RATE_THRESHOLD",
+                self.alert_error_rate_threshold.to_string(),
+            ),
+            (
+                "ALERT_QUEUE_DEPTH_THRESHOLD",
+                self.alert_queue_depth_threshold.to_string(),
+            ),
+            (
+                "ALERT_RETRY_RATE_THRESHOLD",
+                self.alert_retry_rate_threshold.to_string(),
+            ),
+            ("ALERT_WINDOW", secs(a.window)),
+            ("ALERT_MIN_SAMPLES", a.min_samples.to_string()),
+            ("ALERT_CONVERSION_THRESHOLD", a.conversion_threshold.to_string()),
+            ("ALERT_CONVERSION_MIN_CHECKOUTS", a.conversion_min_checkouts.to_string()),
+            ("ALERT_YTDLP_FAILURES", a.ytdlp_failures.to_string()),
+            ("ALERT_THROTTLE_ERROR_RATE", secs(a.throttle_error_rate)),
+            ("ALERT_THROTTLE_QUEUE", secs(a.throttle_queue)),
+            ("ALERT_THROTTLE", secs(a.throttle_other)),
+            (
+                "ANALYTICS_CACHE_UPDATE_INTERVAL",
+                secs(self.analytics_cache_update_interval),
+            ),
+            ("PREMIUM_PRICE_STARS", self.premium_price_stars.to_string()),
+            ("VIP_PRICE_STARS", self.vip_price_stars.to_string()),
+            ("RUST_LOG", self.log_filter.clone()),
+            ("WORKER_PATH", path(&sv.worker_path)),
+            ("WORKER_HEARTBEAT_INTERVAL", written(sv.heartbeat_interval)),
+            ("WORKER_HEARTBEAT_TIMEOUT", written(sv.heartbeat_timeout)),
+            ("WORKER_HELLO_TIMEOUT", written(sv.hello_timeout)),
+            ("WORKER_BACKOFF_INITIAL", written(sv.backoff_initial)),
+            ("WORKER_BACKOFF_MAX", written(sv.backoff_max)),
+            ("WORKER_CRASH_LOOP_THRESHOLD", sv.crash_loop_threshold.to_string()),
+            ("WORKER_CRASH_LOOP_COOLDOWN", written(sv.crash_loop_cooldown)),
+            ("WORKER_STABLE_AFTER", written(sv.stable_after)),
+            ("SHUTDOWN_GRACE_PERIOD", written(sv.shutdown_grace)),
+            ("READY_TIMEOUT", written(sv.ready_timeout)),
+            ("QUEUE_MAX_SIZE", q.max_size.to_string()),
+            ("TASK_MAX_ATTEMPTS", q.max_attempts.to_string()),
+            (
+                "TASK_RETRY_BACKOFF",
+                written(Duration::from_millis(q.retry_backoff_ms.max(0) as u64)),
+            ),
+            ("FREE_COOLDOWN", written(l.free.cooldown)),
+            ("FREE_DAILY_QUOTA", l.free.daily_quota.to_string()),
+            ("PREMIUM_COOLDOWN", written(l.premium.cooldown)),
+            ("PREMIUM_DAILY_QUOTA", l.premium.daily_quota.to_string()),
+            ("VIP_COOLDOWN", written(l.vip.cooldown)),
+            ("VIP_DAILY_QUOTA", l.vip.daily_quota.to_string()),
+            ("PLAN_EXPIRY_CHECK_INTERVAL", written(self.plan_expiry_interval)),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,7 +39,9 @@ fn main() -> ExitCode {
         }
     };
     if cli.check_config {
-        println!("{config:#?}");
+        for (name, value) in config.effective() {
+            println!("{name}={value}");
+        }
         return ExitCode::SUCCESS;
     }
     let reload = logging::init(&config.log_filter, env.contains_key("JOURNAL_STREAM"));

@@ -146,8 +146,23 @@ fn check_config_prints_the_effective_configuration_without_secrets_and_refuses_b
         .run_to_exit(&["--check-config"], t);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("window: 120s"), "{text}");
-    assert!(text.contains("<redacted>"));
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.contains(&"ALERT_WINDOW=120"), "{text}");
+    assert!(lines.contains(&"TELOXIDE_TOKEN=<redacted>") && lines.contains(&"METRICS_AUTH_TOKEN=<redacted>"));
+    assert!(
+        lines.contains(&"WORKERS=2") && lines.contains(&"FREE_COOLDOWN=30s"),
+        "defaults shown: {text}"
+    );
+    // The same variables, in the same order, as .env.example documents.
+    let example = std::fs::read_to_string(root().join(".env.example")).unwrap();
+    let documented: Vec<&str> = example
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(n, _)| n))
+        .filter(|n| !n.starts_with('#'))
+        .collect();
+    let printed: Vec<&str> = lines.iter().filter_map(|l| l.split_once('=').map(|(n, _)| n)).collect();
+    let without_worker_path: Vec<&str> = printed.iter().copied().filter(|n| *n != "WORKER_PATH").collect();
+    assert_eq!(without_worker_path, documented);
     assert!(
         !text.contains("VERY-SECRET") && !text.contains("scrape-secret"),
         "{text}"
