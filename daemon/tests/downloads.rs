@@ -291,12 +291,22 @@ fn a_daemon_restarted_with_tasks_queued_finishes_them() {
 fn a_daemon_killed_with_sigkill_finishes_every_task_once_after_the_restart() {
     let (site, mut d) = with_site(builder().env("WORKERS", "1").metrics_on());
     let out = out_dir(&d, "out");
-    let url = site.url("slow.mp4");
-    let ctls: Vec<Child> = [("mp4", "best"), ("mp4", "720p"), ("mp3", "128k")]
-        .iter()
-        .map(|(f, q)| spawn_download(&d, &url, f, q, &out))
-        .collect();
+    // One slow download running when the daemon dies, two quick ones waiting behind it.
+    let first = spawn_download(&d, &site.url("slow.mp4"), "mp4", "best", &out);
     let (worker, _) = wait_busy(&d, 0.0);
+    let ctls: Vec<Child> = [("mp4", "720p"), ("mp3", "128k")]
+        .iter()
+        .map(|(f, q)| spawn_download(&d, &site.url("clip.mp4"), f, q, &out))
+        .chain([first])
+        .collect();
+    wait_for(T, "two tasks waiting", || {
+        let queued: u32 = db(&d)
+            .query_row("SELECT COUNT(*) FROM download_tasks WHERE state = 'queued'", [], |r| {
+                r.get(0)
+            })
+            .ok()?;
+        (queued == 2).then_some(())
+    });
     d.signal(Signal::SIGKILL);
     assert!(!d.wait_exit(T).success());
     // The worker and its yt-dlp die with the supervisor (PR_SET_PDEATHSIG and the process group).
@@ -307,7 +317,8 @@ fn a_daemon_killed_with_sigkill_finishes_every_task_once_after_the_restart() {
         assert!(!finish(ctl).status.success());
     }
     d.restart();
-    wait_for(T, "all three tasks done after the restart", || {
+    // A generous deadline: the suite runs many real downloads side by side on two cores.
+    wait_for(3 * T, "all three tasks done after the restart", || {
         let done: u32 = db(&d)
             .query_row("SELECT COUNT(*) FROM download_tasks WHERE state = 'done'", [], |r| {
                 r.get(0)
