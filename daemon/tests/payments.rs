@@ -63,6 +63,16 @@ fn user_plan(d: &Daemon, user: i64) -> (String, Option<i64>) {
         .unwrap()
 }
 
+/// A payment delivered again changed nothing: one thanks, one row, Ann's plan as it was after the first.
+fn assert_counted_once(tg: &FakeTelegram, d: &Daemon, plan: &(String, Option<i64>)) {
+    assert_eq!(tg.calls().iter().filter(|c| text_of(c).starts_with("🎉")).count(), 1);
+    assert_eq!(&user_plan(d, 42), plan, "the plan was not extended twice");
+    let n: i64 = db(d)
+        .query_row("SELECT COUNT(*) FROM payments", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
 /// /plan, the VIP button, and the invoice it sends.
 fn invoice(tg: &FakeTelegram, user: &TgUser) -> Call {
     tg.send_text(user, "/plan");
@@ -226,12 +236,7 @@ fn a_payment_delivered_twice_is_counted_once() {
     tg.successful_payment(&ann(), "plan:premium:42", 100, "charge-dup");
     tg.send_text(&ann(), "/help");
     tg.wait_call(T, "a later answer", |c| text_of(c).contains("/settings"));
-    assert_eq!(tg.calls().iter().filter(|c| text_of(c).starts_with("🎉")).count(), 1);
-    assert_eq!(user_plan(&d, 42), first, "the plan was not extended twice");
-    let n: i64 = db(&d)
-        .query_row("SELECT COUNT(*) FROM payments", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 1);
+    assert_counted_once(&tg, &d, &first);
     let m = scrape(&d);
     assert!(
         has(&m, "doradura_revenue_total_stars 100") && has(&m, "doradura_payment_success_total{plan=\"premium\"} 1"),
@@ -360,12 +365,7 @@ fn a_payment_survives_a_sigkill_and_its_redelivery_is_counted_once() {
     tg.wait_call(T, "a later answer", |c| {
         text_of(c).contains("/settings") && c.at > tg.calls_of("getupdates")[polls].at
     });
-    assert_eq!(tg.calls().iter().filter(|c| text_of(c).starts_with("🎉")).count(), 1);
-    assert_eq!(user_plan(&d, 42), plan, "the plan was not extended twice");
-    let n: i64 = db(&d)
-        .query_row("SELECT COUNT(*) FROM payments", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 1);
+    assert_counted_once(&tg, &d, &plan);
     let m = scrape(&d);
     assert!(
         has(&m, "doradura_revenue_total_stars 250"),

@@ -65,7 +65,7 @@ fn a_foreign_user_may_read_but_not_change_anything() {
     }
     let db = rusqlite::Connection::open(d.db_path()).unwrap();
     let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
-    assert_eq!(count("SELECT COUNT(*) FROM download_tasks"), 0, "nothing was queued");
+    assert_eq!(tasks(&d), 0, "nothing was queued");
     assert_eq!(count("SELECT COUNT(*) FROM alert_silences"), 0, "nothing was silenced");
     assert_eq!(count("SELECT COUNT(*) FROM alert_history"), 0, "no test alert");
     // Root still may.
@@ -120,11 +120,26 @@ fn oversized_and_garbage_control_messages_are_refused_and_nothing_breaks() {
     );
     let status = ctl_as(&d, None, &["--json", "status"]);
     assert!(status.status.success(), "the daemon still answers");
-    let db = rusqlite::Connection::open(d.db_path()).unwrap();
-    let queued: i64 = db
+    assert_eq!(tasks(&d), 0);
+}
+
+/// Whether `doradura_alerts_firing` for DatabaseIssues reads `v` now.
+fn database_issues_firing(d: &Daemon, v: u8) -> bool {
+    doradura_testkit::http_get(&d.metrics_address(), "/metrics", &[])
+        .map(|(_, m)| {
+            m.contains(&format!(
+                "doradura_alerts_firing{{alert_type=\"DatabaseIssues\",severity=\"critical\"}} {v}\n"
+            ))
+        })
+        .unwrap_or(false)
+}
+
+/// Rows in the task table, read by the test itself.
+fn tasks(d: &Daemon) -> i64 {
+    rusqlite::Connection::open_with_flags(d.db_path(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap()
         .query_row("SELECT COUNT(*) FROM download_tasks", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(queued, 0);
+        .unwrap()
 }
 
 /// Unmounts the scratch filesystem however the test ends.
@@ -158,16 +173,7 @@ fn a_full_disk_is_reported_and_freeing_space_recovers() {
     let _guard = Mounted(vol.clone());
     let d = b.env("DATABASE_PATH", vol.join("doradura.db")).start();
     d.wait_idle(T);
-    let firing = |d: &Daemon, v: u8| {
-        doradura_testkit::http_get(&d.metrics_address(), "/metrics", &[])
-            .map(|(_, m)| {
-                m.contains(&format!(
-                    "doradura_alerts_firing{{alert_type=\"DatabaseIssues\",severity=\"critical\"}} {v}\n"
-                ))
-            })
-            .unwrap_or(false)
-    };
-    assert!(firing(&d, 0));
+    assert!(database_issues_firing(&d, 0));
     // Fill the filesystem to the last byte.
     let filler = vol.join("filler");
     {
@@ -178,24 +184,22 @@ fn a_full_disk_is_reported_and_freeing_space_recovers() {
         let _ = f.write_all(&[0]);
         let _ = f.sync_all();
     }
-    let tasks = |d: &Daemon| -> i64 {
-        rusqlite::Connection::open_with_flags(d.db_path(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap()
-            .query_row("SELECT COUNT(*) FROM download_tasks", [], |r| r.get(0))
-            .unwrap()
-    };
     let out = ctl_as(&d, None, &["download", "https://93.184.216.34/a.mp4", "--out", "/tmp"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("database error") && err.contains("full"), "{err}");
-    doradura_testkit::wait_for(T, "DatabaseIssues firing", || firing(&d, 1).then_some(()));
+    doradura_testkit::wait_for(T, "DatabaseIssues firing", || {
+        database_issues_firing(&d, 1).then_some(())
+    });
     assert_eq!(tasks(&d), 0, "nothing half-written");
     // Space again: the next request is queued and the alert clears.
     std::fs::remove_file(&filler).unwrap();
     let out = ctl_as(&d, None, &["download", "https://93.184.216.34/b.mp4", "--out", "/tmp"]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("database error"));
     assert_eq!(tasks(&d), 1);
-    doradura_testkit::wait_for(T, "DatabaseIssues resolved", || firing(&d, 0).then_some(()));
+    doradura_testkit::wait_for(T, "DatabaseIssues resolved", || {
+        database_issues_firing(&d, 0).then_some(())
+    });
     let status = ctl_as(&d, None, &["--json", "status"]);
     assert!(status.status.success());
 }
@@ -225,15 +229,6 @@ fn a_read_only_database_is_reported_and_making_it_writable_recovers() {
     let _guard = Mounted(vol.clone());
     let d = b.env("DATABASE_PATH", vol.join("doradura.db")).start();
     d.wait_idle(T);
-    let firing = |d: &Daemon, v: u8| {
-        doradura_testkit::http_get(&d.metrics_address(), "/metrics", &[])
-            .map(|(_, m)| {
-                m.contains(&format!(
-                    "doradura_alerts_firing{{alert_type=\"DatabaseIssues\",severity=\"critical\"}} {v}\n"
-                ))
-            })
-            .unwrap_or(false)
-    };
     let files: Vec<_> = ["doradura.db", "doradura.db-wal"].iter().map(|f| vol.join(f)).collect();
     for f in &files {
         ok(Command::new("chattr").arg("+i").arg(f));
@@ -242,7 +237,9 @@ fn a_read_only_database_is_reported_and_making_it_writable_recovers() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("database error"), "{err}");
-    doradura_testkit::wait_for(T, "DatabaseIssues firing", || firing(&d, 1).then_some(()));
+    doradura_testkit::wait_for(T, "DatabaseIssues firing", || {
+        database_issues_firing(&d, 1).then_some(())
+    });
     for f in &files {
         ok(Command::new("chattr").arg("-i").arg(f));
     }
@@ -252,10 +249,12 @@ fn a_read_only_database_is_reported_and_making_it_writable_recovers() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    doradura_testkit::wait_for(T, "DatabaseIssues resolved", || firing(&d, 0).then_some(()));
-    let queued: i64 = rusqlite::Connection::open_with_flags(d.db_path(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .unwrap()
-        .query_row("SELECT COUNT(*) FROM download_tasks", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(queued, 1, "the refused request left nothing; the later one was queued");
+    doradura_testkit::wait_for(T, "DatabaseIssues resolved", || {
+        database_issues_firing(&d, 0).then_some(())
+    });
+    assert_eq!(
+        tasks(&d),
+        1,
+        "the refused request left nothing; the later one was queued"
+    );
 }

@@ -117,6 +117,23 @@ async fn refuse(client: &mut TcpStream, why: &str) -> std::io::Result<()> {
     client.shutdown().await
 }
 
+/// A connection to the checked address of `host:port`, or `None` once the client was told why not.
+async fn upstream(
+    client: &mut TcpStream,
+    host: &str,
+    port: u16,
+    allowed: &[String],
+) -> std::io::Result<Option<TcpStream>> {
+    let to = match destination(host, port, allowed).await {
+        Ok(a) => a,
+        Err(why) => return refuse(client, &why).await.map(|()| None),
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(to))
+        .await
+        .map_err(|_| std::io::Error::other("connect timed out"))?
+        .map(Some)
+}
+
 async fn serve(mut client: TcpStream, allowed: &[String]) -> std::io::Result<()> {
     let (head, rest) = read_head(&mut client).await?;
     let text = String::from_utf8_lossy(&head).into_owned();
@@ -132,13 +149,9 @@ async fn serve(mut client: TcpStream, allowed: &[String]) -> std::io::Result<()>
         let Some((host, port)) = split_host_port(target, 443) else {
             return refuse(&mut client, "a CONNECT without host:port").await;
         };
-        let to = match destination(&host, port, allowed).await {
-            Ok(a) => a,
-            Err(why) => return refuse(&mut client, &why).await,
+        let Some(mut upstream) = upstream(&mut client, &host, port, allowed).await? else {
+            return Ok(());
         };
-        let mut upstream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(to))
-            .await
-            .map_err(|_| std::io::Error::other("connect timed out"))??;
         client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await?;
         upstream.write_all(&rest).await?;
         tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
@@ -155,13 +168,9 @@ async fn serve(mut client: TcpStream, allowed: &[String]) -> std::io::Result<()>
     let Some((host, port)) = split_host_port(authority, 80) else {
         return refuse(&mut client, "a request without a host").await;
     };
-    let to = match destination(&host, port, allowed).await {
-        Ok(a) => a,
-        Err(why) => return refuse(&mut client, &why).await,
+    let Some(mut upstream) = upstream(&mut client, &host, port, allowed).await? else {
+        return Ok(());
     };
-    let mut upstream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(to))
-        .await
-        .map_err(|_| std::io::Error::other("connect timed out"))??;
     // The origin-form request, one per connection (a kept-alive proxy connection could name another host next).
     let mut forwarded = format!("{method} {path} {version}\r\n");
     for line in lines.filter(|l| !l.is_empty()) {

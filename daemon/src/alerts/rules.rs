@@ -177,10 +177,11 @@ pub fn evaluate(o: &Observation, r: &Rules) -> Vec<Finding> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    pub fn rules() -> Rules {
+    /// The contract's defaults, for the tests of this module and of the state machine.
+    pub(crate) fn rules() -> Rules {
         Rules {
             error_rate_pct: 5.0,
             queue_depth: 50,

@@ -114,25 +114,8 @@ pub fn step(state: &mut AlertState, findings: &[Finding], now_s: i64, rules: &Ru
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-
-    fn rules() -> Rules {
-        Rules {
-            error_rate_pct: 5.0,
-            queue_depth: 50,
-            retry_rate_pct: 30.0,
-            conversion_pct: 5.0,
-            min_samples: 10,
-            min_checkouts: 20,
-            ytdlp_failures: 3,
-            window: Duration::from_secs(900),
-            throttle_error_rate: Duration::from_secs(1800),
-            throttle_queue: Duration::from_secs(900),
-            throttle_other: Duration::from_secs(3600),
-        }
-    }
+    use crate::alerts::rules::tests::rules;
 
     fn finding(kind: AlertType, firing: bool) -> Finding {
         Finding {
