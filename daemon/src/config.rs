@@ -41,6 +41,13 @@ pub enum ConfigError {
         source_name: &'static str,
         expected: &'static str,
     },
+    /// A value that parsed but cannot be used, with the reason in full (an option not allowed, a file missing).
+    #[error("invalid {var} (from {source_name}): {reason}")]
+    Refused {
+        var: &'static str,
+        source_name: &'static str,
+        reason: String,
+    },
     #[error("cannot read config file {path}: {message}")]
     File { path: PathBuf, message: String },
     #[error(
@@ -53,7 +60,7 @@ impl ConfigError {
     /// The variable at fault, when there is one.
     pub fn variable(&self) -> Option<&'static str> {
         match self {
-            ConfigError::Invalid { var, .. } => Some(var),
+            ConfigError::Invalid { var, .. } | ConfigError::Refused { var, .. } => Some(var),
             _ => None,
         }
     }
@@ -91,9 +98,20 @@ pub struct Config {
     pub download_dir: PathBuf,
     pub download_timeout: Duration,
     pub max_file_size_mb: u64,
+    /// `DOWNLOAD_MIN_FREE_MB`: space the spool's filesystem keeps free beyond `MAX_FILE_SIZE_MB` per running task;
+    /// tasks wait in the queue while it is not there.
+    pub download_min_free_mb: u64,
     pub allow_private_hosts: bool,
     /// `DOWNLOAD_ALLOWED_HOSTS`: private hosts downloads may reach anyway (`host` or `host:port`).
     pub allowed_hosts: Vec<String>,
+    /// `YTDLP_COOKIES_FILE`: the operator's Netscape cookies file; each task gets a private copy.
+    pub ytdlp_cookies_file: Option<PathBuf>,
+    /// `DOWNLOAD_PROXY`: the upstream proxy every download connection goes through (it may hold credentials).
+    pub download_proxy: Option<Secret>,
+    /// `YTDLP_JS_RUNTIME`: a deno, node, bun or quickjs executable yt-dlp may use.
+    pub ytdlp_js_runtime: Option<PathBuf>,
+    /// `YTDLP_EXTRA_ARGS`, split into words and checked against the allow-list.
+    pub ytdlp_extra_args: Vec<String>,
     pub metrics_enabled: bool,
     pub metrics_port: u16,
     pub metrics_bind: IpAddr,
@@ -149,6 +167,11 @@ pub struct Supervision {
     pub shutdown_grace: Duration,
     /// READY=1 is sent at the latest after this long, even if some workers never said hello.
     pub ready_timeout: Duration,
+    /// `TASK_DEADLINE_GRACE`: how long past `DOWNLOAD_TIMEOUT` a worker may hold its task.
+    pub task_deadline_grace: Duration,
+    /// `DOWNLOAD_TIMEOUT` plus `TASK_DEADLINE_GRACE`: a worker holding a task longer is killed and replaced, and the
+    /// task is released as after a crash.
+    pub task_deadline: Duration,
 }
 
 /// Looks a variable up through the precedence chain.
@@ -265,12 +288,11 @@ impl Lookup<'_> {
         )
     }
 
+    /// One plan's limits from its `*_COOLDOWN`, `*_DAILY_QUOTA` and `*_MAX_ACTIVE`, with their defaults.
     fn plan_limits(
         &self,
-        cooldown_var: &'static str,
-        quota_var: &'static str,
-        cooldown: u64,
-        quota: u32,
+        [cooldown_var, quota_var, active_var]: [&'static str; 3],
+        (cooldown, quota, active): (u64, u32, u32),
     ) -> Result<PlanLimits, ConfigError> {
         Ok(PlanLimits {
             cooldown: self.duration_or_zero(cooldown_var, Duration::from_secs(cooldown))?,
@@ -281,7 +303,32 @@ impl Lookup<'_> {
                 0,
                 1_000_000,
             )?,
+            max_active: self.int(
+                active_var,
+                "a whole number of requests in flight at once from 0 to 1000 (0: unlimited)",
+                active,
+                0,
+                1000,
+            )?,
         })
+    }
+
+    /// A value checked by `check`, whose error is the whole reason; `None` when unset or empty.
+    fn checked<T>(
+        &self,
+        var: &'static str,
+        check: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        match self.get(var, &[]) {
+            Some((raw, source)) if !raw.trim().is_empty() => {
+                check(raw.trim()).map(Some).map_err(|reason| ConfigError::Refused {
+                    var,
+                    source_name: source.describe(),
+                    reason,
+                })
+            }
+            _ => Ok(None),
+        }
     }
 
     /// A duration written for humans: `500ms`, `5s`, `2m`.
@@ -308,6 +355,38 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
+/// A file the daemon can open for reading now (its workers copy it for every task).
+fn readable_file(path: &str) -> Result<String, String> {
+    match std::fs::File::open(path).and_then(|f| f.metadata()) {
+        Ok(m) if m.is_file() => Ok(path.to_string()),
+        Ok(_) => Err(format!("{path} is not a file")),
+        Err(e) => Err(format!("cannot read {path}: {e}")),
+    }
+}
+
+/// An executable deno, node, nodejs, bun or qjs/quickjs (named by its file, as yt-dlp's `--js-runtimes` wants).
+fn js_runtime(path: &str) -> Result<String, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let name = Path::new(path).file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if !matches!(name, "deno" | "node" | "nodejs" | "bun" | "qjs" | "quickjs") {
+        return Err(format!(
+            "{path} is not a JavaScript runtime yt-dlp knows: expected the path of deno, node, bun or qjs"
+        ));
+    }
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(path.to_string()),
+        Ok(_) => Err(format!("{path} is not an executable file")),
+        Err(e) => Err(format!("cannot use {path}: {e}")),
+    }
+}
+
+/// Words split as a shell would, each option on yt-dlp's allow-list.
+fn extra_args(text: &str) -> Result<Vec<String>, String> {
+    let words = shlex::split(text).ok_or_else(|| "unbalanced quotes".to_string())?;
+    doradura_proto::ytdlp_options::check(&words).map_err(|e| e.to_string())?;
+    Ok(words)
+}
+
 /// Every name the config file may use (lower-cased variable names).
 const FILE_KEYS: &[&str] = &[
     "teloxide_token",
@@ -321,9 +400,15 @@ const FILE_KEYS: &[&str] = &[
     "ytdlp_path",
     "download_dir",
     "download_timeout",
+    "task_deadline_grace",
     "max_file_size_mb",
+    "download_min_free_mb",
     "download_allow_private_hosts",
     "download_allowed_hosts",
+    "ytdlp_cookies_file",
+    "download_proxy",
+    "ytdlp_js_runtime",
+    "ytdlp_extra_args",
     "metrics_enabled",
     "metrics_port",
     "metrics_bind",
@@ -365,6 +450,9 @@ const FILE_KEYS: &[&str] = &[
     "premium_daily_quota",
     "vip_cooldown",
     "vip_daily_quota",
+    "free_max_active",
+    "premium_max_active",
+    "vip_max_active",
     "plan_expiry_check_interval",
 ];
 
@@ -500,6 +588,9 @@ impl Config {
             });
         }
 
+        let download_timeout = l.seconds("DOWNLOAD_TIMEOUT", "whole seconds from 1 to 604800", 600, 1)?;
+        let task_deadline_grace = l.duration("TASK_DEADLINE_GRACE", Duration::from_secs(60))?;
+
         Ok(Config {
             bot_token: l.string("TELOXIDE_TOKEN", &["BOT_TOKEN"]).map(Secret),
             api_url,
@@ -509,8 +600,9 @@ impl Config {
             workers: l.int("WORKERS", "a whole number from 1 to 64", 2, 1, 64)?,
             ytdlp_path: path("YTDLP_PATH", PathBuf::from("yt-dlp")),
             download_dir: path("DOWNLOAD_DIR", cache_dir),
-            download_timeout: l.seconds("DOWNLOAD_TIMEOUT", "whole seconds from 1 to 604800", 600, 1)?,
+            download_timeout,
             max_file_size_mb: l.int("MAX_FILE_SIZE_MB", "megabytes from 1 to 2000", 50, 1, 2000)?,
+            download_min_free_mb: l.int("DOWNLOAD_MIN_FREE_MB", "megabytes from 0 to 1048576", 512, 0, 1 << 20)?,
             allow_private_hosts: l.bool("DOWNLOAD_ALLOW_PRIVATE_HOSTS", false)?,
             allowed_hosts: l
                 .string("DOWNLOAD_ALLOWED_HOSTS", &[])
@@ -521,6 +613,16 @@ impl Config {
                         .collect()
                 })
                 .unwrap_or_default(),
+            ytdlp_cookies_file: l.checked("YTDLP_COOKIES_FILE", readable_file)?.map(PathBuf::from),
+            download_proxy: l.parse(
+                "DOWNLOAD_PROXY",
+                &[],
+                doradura_proto::proxy_url::EXPECTED,
+                || None,
+                |s| doradura_proto::proxy_url::ProxyUrl::parse(s).map(|_| Some(Secret(s.to_string()))),
+            )?,
+            ytdlp_js_runtime: l.checked("YTDLP_JS_RUNTIME", js_runtime)?.map(PathBuf::from),
+            ytdlp_extra_args: l.checked("YTDLP_EXTRA_ARGS", extra_args)?.unwrap_or_default(),
             metrics_enabled: l.bool("METRICS_ENABLED", true)?,
             metrics_port: l.int("METRICS_PORT", "a TCP port from 0 to 65535", 9090, 0, u16::MAX)?,
             metrics_bind: l.parse(
@@ -620,6 +722,8 @@ impl Config {
                 stable_after: l.duration("WORKER_STABLE_AFTER", Duration::from_secs(60))?,
                 shutdown_grace: l.duration("SHUTDOWN_GRACE_PERIOD", Duration::from_secs(30))?,
                 ready_timeout: l.duration("READY_TIMEOUT", Duration::from_secs(60))?,
+                task_deadline_grace,
+                task_deadline: download_timeout + task_deadline_grace,
             },
             queue: QueuePolicy {
                 max_size: l.int(
@@ -633,9 +737,12 @@ impl Config {
                 retry_backoff_ms: l.duration("TASK_RETRY_BACKOFF", Duration::from_secs(30))?.as_millis() as i64,
             },
             limits: Limits {
-                free: l.plan_limits("FREE_COOLDOWN", "FREE_DAILY_QUOTA", 30, 10)?,
-                premium: l.plan_limits("PREMIUM_COOLDOWN", "PREMIUM_DAILY_QUOTA", 5, 100)?,
-                vip: l.plan_limits("VIP_COOLDOWN", "VIP_DAILY_QUOTA", 0, 0)?,
+                free: l.plan_limits(["FREE_COOLDOWN", "FREE_DAILY_QUOTA", "FREE_MAX_ACTIVE"], (30, 10, 1))?,
+                premium: l.plan_limits(
+                    ["PREMIUM_COOLDOWN", "PREMIUM_DAILY_QUOTA", "PREMIUM_MAX_ACTIVE"],
+                    (5, 100, 3),
+                )?,
+                vip: l.plan_limits(["VIP_COOLDOWN", "VIP_DAILY_QUOTA", "VIP_MAX_ACTIVE"], (0, 0, 5))?,
             },
             plan_expiry_interval: l.duration("PLAN_EXPIRY_CHECK_INTERVAL", Duration::from_secs(3600))?,
         })
@@ -670,9 +777,32 @@ impl Config {
             ("YTDLP_PATH", path(&self.ytdlp_path)),
             ("DOWNLOAD_DIR", path(&self.download_dir)),
             ("DOWNLOAD_TIMEOUT", secs(self.download_timeout)),
+            ("TASK_DEADLINE_GRACE", written(sv.task_deadline_grace)),
             ("MAX_FILE_SIZE_MB", self.max_file_size_mb.to_string()),
+            ("DOWNLOAD_MIN_FREE_MB", self.download_min_free_mb.to_string()),
             ("DOWNLOAD_ALLOW_PRIVATE_HOSTS", self.allow_private_hosts.to_string()),
             ("DOWNLOAD_ALLOWED_HOSTS", self.allowed_hosts.join(",")),
+            (
+                "YTDLP_COOKIES_FILE",
+                self.ytdlp_cookies_file.as_deref().map(path).unwrap_or_default(),
+            ),
+            (
+                "DOWNLOAD_PROXY",
+                // The password is redacted; the rest helps an operator see which proxy is in force.
+                self.download_proxy
+                    .as_ref()
+                    .and_then(|p| doradura_proto::proxy_url::ProxyUrl::parse(p.expose()))
+                    .map(|p| p.to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "YTDLP_JS_RUNTIME",
+                self.ytdlp_js_runtime.as_deref().map(path).unwrap_or_default(),
+            ),
+            (
+                "YTDLP_EXTRA_ARGS",
+                shlex::try_join(self.ytdlp_extra_args.iter().map(String::as_str)).unwrap_or_default(),
+            ),
             ("METRICS_ENABLED", self.metrics_enabled.to_string()),
             ("METRICS_PORT", self.metrics_port.to_string()),
             ("METRICS_BIND", self.metrics_bind.to_string()),
@@ -729,6 +859,9 @@ impl Config {
             ("PREMIUM_DAILY_QUOTA", l.premium.daily_quota.to_string()),
             ("VIP_COOLDOWN", written(l.vip.cooldown)),
             ("VIP_DAILY_QUOTA", l.vip.daily_quota.to_string()),
+            ("FREE_MAX_ACTIVE", l.free.max_active.to_string()),
+            ("PREMIUM_MAX_ACTIVE", l.premium.max_active.to_string()),
+            ("VIP_MAX_ACTIVE", l.vip.max_active.to_string()),
             ("PLAN_EXPIRY_CHECK_INTERVAL", written(self.plan_expiry_interval)),
         ]
     }
@@ -754,10 +887,24 @@ mod tests {
         assert_eq!(c.control_socket, PathBuf::from("./data/control.sock"));
         assert_eq!(c.download_dir, PathBuf::from("./data/downloads"));
         assert_eq!(c.download_timeout, Duration::from_secs(600));
+        assert_eq!(
+            c.supervision.task_deadline,
+            Duration::from_secs(660),
+            "DOWNLOAD_TIMEOUT plus a minute"
+        );
+        assert_eq!(c.download_min_free_mb, 512);
         assert_eq!(c.metrics_port, 9090);
         assert_eq!(c.metrics_bind.to_string(), "127.0.0.1");
         assert_eq!(c.api_url, "https://api.telegram.org");
         assert_eq!((c.premium_price_stars, c.vip_price_stars), (100, 250));
+        assert_eq!(
+            (
+                c.limits.free.max_active,
+                c.limits.premium.max_active,
+                c.limits.vip.max_active
+            ),
+            (1, 3, 5)
+        );
         assert!(c.bot_token.is_none());
     }
 
@@ -813,12 +960,28 @@ mod tests {
             ("TELOXIDE_API_URL", "ftp://x"),
             ("WORKER_HEARTBEAT_INTERVAL", "soon"),
             ("RUST_LOG", "[[["),
+            ("TASK_DEADLINE_GRACE", "later"),
+            ("DOWNLOAD_MIN_FREE_MB", "-5"),
+            ("FREE_MAX_ACTIVE", "-1"),
+            ("VIP_MAX_ACTIVE", "many"),
         ] {
             let err = Config::resolve_with_file(&Flags::new(), &env(&[(var, value)]), &file(&[])).unwrap_err();
             assert_eq!(err.variable(), Some(var), "{err}");
             let msg = err.to_string();
             assert!(msg.contains(var) && msg.contains("expected"), "{msg}");
         }
+    }
+
+    #[test]
+    fn the_task_deadline_is_the_download_timeout_plus_its_grace() {
+        let e = env(&[("DOWNLOAD_TIMEOUT", "5"), ("TASK_DEADLINE_GRACE", "1500ms")]);
+        let c = Config::resolve_with_file(&Flags::new(), &e, &file(&[])).unwrap();
+        assert_eq!(c.supervision.task_deadline, Duration::from_millis(6500));
+        let shown = c.effective();
+        assert!(
+            shown.contains(&("TASK_DEADLINE_GRACE", "1500ms".to_string())),
+            "{shown:?}"
+        );
     }
 
     #[test]
@@ -855,6 +1018,41 @@ mod tests {
         let c = Config::resolve_with_file(&Flags::new(), &vars, &file(&[])).unwrap();
         assert_eq!(c.workers, 2);
         assert_eq!(c.supervision.heartbeat_timeout, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn access_settings_parse_and_the_proxy_password_never_prints() {
+        let e = env(&[
+            ("DOWNLOAD_PROXY", "http://u:hunter2@proxy.example:3128"),
+            ("YTDLP_EXTRA_ARGS", "--impersonate chrome -S 'res:720,codec:h264'"),
+        ]);
+        let c = Config::resolve_with_file(&Flags::new(), &e, &file(&[])).unwrap();
+        assert_eq!(
+            c.ytdlp_extra_args,
+            ["--impersonate", "chrome", "-S", "res:720,codec:h264"]
+        );
+        assert_eq!(
+            c.download_proxy.as_ref().unwrap().expose(),
+            "http://u:hunter2@proxy.example:3128"
+        );
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let shown: HashMap<&str, String> = c.effective().into_iter().collect();
+        assert_eq!(shown["DOWNLOAD_PROXY"], "http://u:<redacted>@proxy.example:3128");
+        assert_eq!(
+            shown["YTDLP_EXTRA_ARGS"],
+            "--impersonate chrome -S 'res:720,codec:h264'"
+        );
+        let refused = Config::resolve_with_file(&Flags::new(), &env(&[("YTDLP_EXTRA_ARGS", "-o /etc/x")]), &file(&[]))
+            .unwrap_err();
+        assert_eq!(refused.variable(), Some("YTDLP_EXTRA_ARGS"));
+        assert!(
+            refused.to_string().contains("-o is not an allowed yt-dlp option"),
+            "{refused}"
+        );
+        let unbalanced =
+            Config::resolve_with_file(&Flags::new(), &env(&[("YTDLP_EXTRA_ARGS", "--referer 'x")]), &file(&[]))
+                .unwrap_err();
+        assert!(unbalanced.to_string().contains("unbalanced quotes"), "{unbalanced}");
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub struct PlanLimits {
     pub cooldown: Duration,
     /// Download requests per UTC day; 0 means unlimited.
     pub daily_quota: u32,
+    /// Requests in flight at once (their task queued or running); 0 means unlimited.
+    pub max_active: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,16 +79,43 @@ pub enum Refusal {
     Cooldown { wait: Duration, cooldown: Duration },
     /// The day's quota is used; it resets in `resets_in`.
     Quota { quota: u32, resets_in: Duration },
+    /// As many requests as the plan allows are already in flight.
+    Busy { max_active: u32 },
 }
 
-/// Checks a request against a plan's limits, given the user's last request and today's count.
-pub fn check(limits: PlanLimits, now_ms: i64, last_request_ms: Option<i64>, today: u32) -> Result<(), Refusal> {
+/// What a user has used, as the database knows it (see `bot::store::usage` and `bot::store::in_flight`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    /// When the user last made a request.
+    pub last_request_ms: Option<i64>,
+    /// Requests today that count toward the quota.
+    pub today: u32,
+    /// Requests in flight; `None` where the cap does not apply (a link sent, before any button is pressed).
+    pub active: Option<u32>,
+}
+
+/// Checks a request against a plan's limits. The quota comes first (it is final for the day), then the cap on
+/// requests in flight (it clears when one ends), then the cooldown.
+pub fn check(limits: PlanLimits, now_ms: i64, usage: Usage) -> Result<(), Refusal> {
+    let Usage {
+        last_request_ms,
+        today,
+        active,
+    } = usage;
     if limits.daily_quota > 0 && today >= limits.daily_quota {
         let day_ms = 86_400_000;
         let resets_in = Duration::from_millis((day_ms - now_ms.rem_euclid(day_ms)) as u64);
         return Err(Refusal::Quota {
             quota: limits.daily_quota,
             resets_in,
+        });
+    }
+    if let Some(active) = active
+        && limits.max_active > 0
+        && active >= limits.max_active
+    {
+        return Err(Refusal::Busy {
+            max_active: limits.max_active,
         });
     }
     if let Some(last) = last_request_ms {
@@ -113,20 +142,29 @@ mod tests {
     const FREE: PlanLimits = PlanLimits {
         cooldown: Duration::from_secs(30),
         daily_quota: 3,
+        max_active: 1,
     };
+
+    fn used(last_request_ms: Option<i64>, today: u32) -> Usage {
+        Usage {
+            last_request_ms,
+            today,
+            active: None,
+        }
+    }
 
     #[test]
     fn cooldown_counts_from_the_last_request() {
         let now = 1_000_000_000_000;
-        assert_eq!(check(FREE, now, None, 0), Ok(()));
+        assert_eq!(check(FREE, now, used(None, 0)), Ok(()));
         assert_eq!(
-            check(FREE, now, Some(now - 10_000), 1),
+            check(FREE, now, used(Some(now - 10_000), 1)),
             Err(Refusal::Cooldown {
                 wait: Duration::from_secs(20),
                 cooldown: Duration::from_secs(30)
             })
         );
-        assert_eq!(check(FREE, now, Some(now - 30_000), 1), Ok(()));
+        assert_eq!(check(FREE, now, used(Some(now - 30_000), 1)), Ok(()));
     }
 
     #[test]
@@ -135,7 +173,7 @@ mod tests {
         let now = 1_795_903_200_000;
         assert_eq!(day_start_ms(now), 1_795_824_000_000);
         assert_eq!(
-            check(FREE, now, None, 3),
+            check(FREE, now, used(None, 3)),
             Err(Refusal::Quota {
                 quota: 3,
                 resets_in: Duration::from_secs(2 * 3600)
@@ -144,8 +182,46 @@ mod tests {
         let unlimited = PlanLimits {
             cooldown: Duration::ZERO,
             daily_quota: 0,
+            max_active: 0,
         };
-        assert_eq!(check(unlimited, now, Some(now), 10_000), Ok(()));
+        let busy = Usage {
+            active: Some(10_000),
+            ..used(Some(now), 10_000)
+        };
+        assert_eq!(check(unlimited, now, busy), Ok(()));
+    }
+
+    #[test]
+    fn the_cap_on_requests_in_flight_applies_to_presses_only() {
+        let now = 1_000_000_000_000;
+        let pressed = |active| Usage {
+            active: Some(active),
+            ..used(Some(now - 60_000), 1)
+        };
+        assert_eq!(check(FREE, now, pressed(0)), Ok(()));
+        assert_eq!(check(FREE, now, pressed(1)), Err(Refusal::Busy { max_active: 1 }));
+        assert_eq!(check(FREE, now, pressed(2)), Err(Refusal::Busy { max_active: 1 }));
+        // A link sent while busy still gets its keyboard: the cap is checked when a format is chosen.
+        assert_eq!(check(FREE, now, used(Some(now - 60_000), 1)), Ok(()));
+        let premium = PlanLimits { max_active: 3, ..FREE };
+        assert_eq!(check(premium, now, pressed(2)), Ok(()));
+        assert_eq!(check(premium, now, pressed(3)), Err(Refusal::Busy { max_active: 3 }));
+        // The quota is final for the day and named first; the cap clears sooner than a cooldown and comes next.
+        assert!(matches!(
+            check(FREE, now, Usage { today: 3, ..pressed(1) }),
+            Err(Refusal::Quota { .. })
+        ));
+        assert_eq!(
+            check(
+                FREE,
+                now,
+                Usage {
+                    last_request_ms: Some(now),
+                    ..pressed(1)
+                }
+            ),
+            Err(Refusal::Busy { max_active: 1 })
+        );
     }
 
     #[test]

@@ -21,8 +21,9 @@ pub enum UrlError {
     Credentials,
     #[error("the link has no host")]
     NoHost,
-    #[error("{host} points to a private or local address ({addr}); such links are refused")]
-    Private { host: String, addr: IpAddr },
+    /// The address itself is never named: the message would tell a user what a private name resolves to.
+    #[error("{host} points to a private or local address; such links are refused")]
+    Private { host: String },
     #[error("the host {host} could not be found")]
     Unresolvable { host: String },
 }
@@ -55,8 +56,8 @@ pub async fn check(raw: &str, allow_private: bool, allowed: &[String]) -> Result
     if addrs.is_empty() {
         return Err(UrlError::Unresolvable { host });
     }
-    if let Some(addr) = addrs.into_iter().find(|a| !is_public(*a)) {
-        return Err(UrlError::Private { host, addr });
+    if addrs.into_iter().any(|a| !is_public(a)) {
+        return Err(UrlError::Private { host });
     }
     Ok(url.to_string())
 }
@@ -151,10 +152,10 @@ mod tests {
     #[tokio::test]
     async fn private_hosts_are_refused_unless_allowed() {
         let err = check("http://127.0.0.1:8080/clip.mp4", false, &[]).await.unwrap_err();
-        assert!(
-            err.to_string().contains("private or local address (127.0.0.1)"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("private or local address;"), "{err}");
+        // A name's private address is never told: it would map the operator's network for the asker.
+        let named = check("http://localhost:1/", false, &[]).await.unwrap_err().to_string();
+        assert!(!named.contains("127.0.0.1") && !named.contains("::1"), "{named}");
         // Decimal and hex spellings of loopback are normalised by the URL parser first.
         assert!(matches!(
             check("http://2130706433/", false, &[]).await,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use doradura_testkit::media::{MediaSite, hanging_ytdlp, ytdlp};
 use doradura_testkit::telegram::{Call, Failure, FakeTelegram, TgUser};
-use doradura_testkit::{Daemon, DaemonBuilder, wait_for};
+use doradura_testkit::{Daemon, DaemonBuilder, http_get, wait_for};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(60);
@@ -573,4 +573,144 @@ fn a_worker_killed_while_the_bot_uploads_changes_nothing() {
             .count(),
         1
     );
+}
+
+/// The answer to the callback query `query`.
+fn answer_to(tg: &FakeTelegram, query: &str) -> Call {
+    tg.wait_call(T, "the button's answer", |c| {
+        c.method == "answercallbackquery" && c.str("callback_query_id").as_deref() == Some(query)
+    })
+}
+
+#[test]
+fn a_second_press_while_a_free_download_runs_is_refused_in_plain_words_and_queues_nothing() {
+    let tg = FakeTelegram::start();
+    let b = builder(&tg).metrics_on();
+    let fake = hanging_ytdlp(b.dir());
+    let d = start(&tg, b.env("YTDLP_PATH", &fake));
+    let first = send_link(&tg, &ann(), "http://media.invalid/a.mp4");
+    // A link sent while nothing runs yet, and one sent while the first download runs: both get their keyboard.
+    let second = send_link(&tg, &ann(), "http://media.invalid/b.mp4");
+    let first_id = first.message_id.unwrap();
+    tg.press(&ann(), first_id, "dl:mp3:320k");
+    wait_for(T, "the first download to run", || {
+        (d.workers()?.iter().any(|w| w.state == "busy")).then_some(())
+    });
+    let third = send_link(&tg, &ann(), "http://media.invalid/c.mp4");
+
+    for (prompt, data) in [(&second, "dl:mp4:720p"), (&third, "dl:mp3:128k")] {
+        let q = tg.press(&ann(), prompt.message_id.unwrap(), data);
+        let a = answer_to(&tg, &q);
+        assert_eq!(
+            a.str("text").as_deref(),
+            Some(
+                "🚧 You already have a download on its way, and the Free plan runs one at a time. Press again once \
+                 one has arrived, or stop one with /cancel.\nPremium and VIP run several at once: /plan"
+            )
+        );
+        assert_eq!(a.str("show_alert").as_deref(), Some("true"));
+    }
+    // Nothing queued, no request stored, the prompts still usable, both refusals counted.
+    assert_eq!(count(&d, "SELECT COUNT(*) FROM download_tasks"), 1);
+    assert_eq!(count(&d, "SELECT COUNT(*) FROM task_requests"), 1);
+    assert_eq!(count(&d, "SELECT COUNT(*) FROM link_prompts WHERE used = 1"), 1);
+    let metrics = http_get(&d.metrics_address(), "/metrics", &[]).unwrap().1;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "doradura_rate_limit_hits_total{plan=\"free\"} 2"),
+        "{metrics}"
+    );
+    // Another free user is not held up by Ann's download.
+    let bob = TgUser::new(43, "Bob");
+    let bobs = send_link(&tg, &bob, "http://media.invalid/a.mp4");
+    let q = tg.press(&bob, bobs.message_id.unwrap(), "dl:mp3:320k");
+    assert_eq!(answer_to(&tg, &q).str("text").as_deref(), Some("🎵 MP3 320k"));
+
+    // Once Ann's download has ended, the same button works.
+    tg.send_text(&ann(), "/cancel");
+    wait_for(T, "Ann's request to be cancelled", || {
+        (count(
+            &d,
+            "SELECT COUNT(*) FROM task_requests WHERE user_id = 42 AND state = 'cancelled'",
+        ) == 1)
+            .then_some(())
+    });
+    let q = tg.press(&ann(), second.message_id.unwrap(), "dl:mp4:720p");
+    assert_eq!(answer_to(&tg, &q).str("text").as_deref(), Some("🎬 MP4 720p"));
+    assert_eq!(
+        count(
+            &d,
+            "SELECT COUNT(*) FROM task_requests WHERE user_id = 42 AND state = 'waiting'"
+        ),
+        1
+    );
+}
+
+#[test]
+fn a_timed_out_download_counts_toward_the_daily_quota() {
+    let tg = FakeTelegram::start();
+    let b = builder(&tg).env("FREE_DAILY_QUOTA", "1").env("DOWNLOAD_TIMEOUT", "1");
+    let fake = hanging_ytdlp(b.dir());
+    let d = start(&tg, b.env("YTDLP_PATH", &fake));
+    let first = send_link(&tg, &ann(), "http://media.invalid/a.mp4");
+    let second = send_link(&tg, &ann(), "http://media.invalid/b.mp4");
+    let id = first.message_id.unwrap();
+    tg.press(&ann(), id, "dl:mp3:320k");
+    tg.wait_call(T, "the timeout, in plain words", |c| {
+        c.method == "editmessagetext"
+            && c.i64("message_id") == Some(id)
+            && text_of(c) == "⏱ The download took too long and was stopped. Try a lower quality."
+    });
+    wait_for(T, "the request to end as a timeout", || {
+        (count(
+            &d,
+            "SELECT COUNT(*) FROM task_requests WHERE state = 'failed' AND error_type = 'timeout'",
+        ) == 1)
+            .then_some(())
+    });
+    // The attempt ran, so it used the day's one download.
+    let q = tg.press(&ann(), second.message_id.unwrap(), "dl:mp3:320k");
+    let refusal = answer_to(&tg, &q);
+    let text = refusal.str("text").unwrap();
+    assert!(
+        text.starts_with("📅 You have used your 1 downloads for today (Free plan)."),
+        "{text}"
+    );
+    assert_eq!(count(&d, "SELECT COUNT(*) FROM download_tasks"), 1);
+    assert_eq!(count(&d, "SELECT COUNT(*) FROM task_requests"), 1);
+}
+
+#[test]
+fn expired_link_prompts_are_pruned_and_the_count_is_logged() {
+    let tg = FakeTelegram::start();
+    let d = start(&tg, builder(&tg).env("PLAN_EXPIRY_CHECK_INTERVAL", "200ms"));
+    let fresh = send_link(&tg, &ann(), "http://media.invalid/a.mp4");
+    {
+        let rw = rusqlite::Connection::open(d.db_path()).unwrap();
+        rw.busy_timeout(Duration::from_secs(10)).unwrap();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let day_ago = now_ms - 86_400_000 - 1000;
+        for (message, used) in [(7001, 0), (7002, 1)] {
+            rw.execute(
+                "INSERT INTO link_prompts (chat_id, message_id, user_id, url, reply_to, created_at_ms, used)
+                 VALUES (42, ?1, 42, 'http://media.invalid/old.mp4', 1, ?2, ?3)",
+                rusqlite::params![message, day_ago, used],
+            )
+            .unwrap();
+        }
+    }
+    wait_for(T, "the old prompts to be pruned", || {
+        (count(&d, "SELECT COUNT(*) FROM link_prompts WHERE message_id IN (7001, 7002)") == 0).then_some(())
+    });
+    wait_for(T, "the count in the log", || {
+        let log = d.log();
+        (log.contains("pruned expired link prompts") && log.contains("pruned=2")).then_some(())
+    });
+    // The fresh prompt is kept, and its buttons work.
+    let q = tg.press(&ann(), fresh.message_id.unwrap(), "dl:mp3:320k");
+    assert_eq!(answer_to(&tg, &q).str("text").as_deref(), Some("🎵 MP3 320k"));
 }

@@ -3,7 +3,7 @@
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::time::Duration;
 
-use doradura_testkit::{Daemon, DaemonBuilder, NotifySocket, alive, comm, pgid, script, signal, wait_for};
+use doradura_testkit::{Daemon, DaemonBuilder, NotifySocket, alive, children, comm, pgid, script, signal, wait_for};
 use nix::sys::signal::Signal;
 
 const T: Duration = Duration::from_secs(20);
@@ -271,4 +271,189 @@ fn doradurctl_says_when_the_daemon_is_not_running() {
     let out = ctl_status(&bogus);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("doradurad"));
+}
+
+/// `doradura_<family>{<labels>} <value>` is a line of /metrics now.
+fn metric_is(d: &Daemon, line: &str) -> bool {
+    doradura_testkit::http_get(&d.metrics_address(), "/metrics", &[]).is_ok_and(|(_, m)| m.lines().any(|l| l == line))
+}
+
+/// The one task row: (state, attempts, error_type).
+fn task_row(d: &Daemon) -> Option<(String, u32, Option<String>)> {
+    let db = rusqlite::Connection::open_with_flags(d.db_path(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    db.query_row(
+        "SELECT state, attempts, error_type FROM download_tasks WHERE id = 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .ok()
+}
+
+/// A worker that answers every ping but never finishes its task (the fake worker, speaking the real protocol) is
+/// killed with its yt-dlp at `DOWNLOAD_TIMEOUT` plus `TASK_DEADLINE_GRACE` and replaced, and the task is taken back
+/// like after a crash: retried, then failed once its attempts ran out.
+#[test]
+fn a_task_held_past_the_supervisors_deadline_by_a_fake_worker_is_taken_back() {
+    let b = fast()
+        .metrics_on()
+        .env("WORKERS", "1")
+        .env("WORKER_PATH", doradura_testkit::bin("doradura-fake-worker"))
+        .env("DOWNLOAD_TIMEOUT", "1")
+        .env("TASK_DEADLINE_GRACE", "1s")
+        .env("TASK_MAX_ATTEMPTS", "2")
+        .env("TASK_RETRY_BACKOFF", "100ms");
+    let out = b.dir().join("out");
+    let d = b.start();
+    let first = d.wait_idle(T)[0].pid.unwrap();
+    let ctl = d.ctl_spawn([
+        "download",
+        "https://93.184.216.34/endless.mp4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    wait_for(T, "the fake worker to hold the task", || {
+        let s = d.status()?;
+        (s["workers"][0]["state"] == "busy" && s["workers"][0]["current_task"] == 1).then_some(())
+    });
+    let stand_in = wait_for(T, "the fake worker's yt-dlp", || children(first).first().copied());
+    assert_eq!(pgid(stand_in), Some(stand_in), "its yt-dlp runs in a group of its own");
+
+    // It keeps answering pings (heartbeat timeout 1s), so only the deadline (1s + 1s) ends it.
+    let replaced = wait_for(T, "the holder to be killed and replaced", || {
+        d.workers()
+            .filter(|ws| ws[0].pid.is_some_and(|p| p != first))
+            .map(|ws| ws[0].clone())
+    });
+    // Killed for the deadline, not for silence: the restart's reason says which.
+    assert_eq!(replaced.last_exit.as_deref(), Some("killed: task deadline"));
+    assert!(replaced.restarts >= 1);
+    wait_for(T, "the holder and its yt-dlp to be gone", || {
+        (!alive(first) && !alive(stand_in)).then_some(())
+    });
+
+    // The attempt counted: the task was retried on the new worker, which held it too, and then it failed.
+    wait_for(T, "the task to fail", || {
+        task_row(&d).filter(|r| r.0 == "failed").map(|_| ())
+    });
+    let output = ctl.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        err.contains("task 1 failed (unknown): the worker running it died on every attempt"),
+        "{err}"
+    );
+    assert_eq!(task_row(&d), Some(("failed".into(), 2, Some("unknown".into()))));
+    assert_eq!(d.log().matches("holds task 1").count(), 2, "{}", d.log());
+    wait_for(T, "both kills counted as task_deadline", || {
+        metric_is(&d, "doradura_worker_restarts_total{reason=\"task_deadline\"} 2").then_some(())
+    });
+    let w = wait_for(T, "a fresh worker", || {
+        d.workers().filter(|ws| ws[0].state == "idle").map(|ws| ws[0].clone())
+    });
+    assert_eq!(w.restarts, 2);
+    assert_eq!(w.last_exit.as_deref(), Some("killed: task deadline"));
+    assert!(d.spool_entries().is_empty(), "{:?}", d.spool_entries());
+}
+
+/// Unmounts a scratch filesystem however the test ends.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// `/health` as (status code, JSON).
+fn health(d: &Daemon) -> (u16, serde_json::Value) {
+    let (code, body) = doradura_testkit::http_get(&d.metrics_address(), "/health", &[]).unwrap();
+    (code, serde_json::from_str(&body).unwrap())
+}
+
+/// `DOWNLOAD_DIR` on a 4 MiB tmpfs, 3 MiB of it taken, while the next download needs `MAX_FILE_SIZE_MB` (1) plus
+/// `DOWNLOAD_MIN_FREE_MB` (1): the download waits in the queue and nothing fails; `/health` (503), `doradurctl
+/// status` and DiskSpaceLow name the spool, and the shortage is logged once. Freeing the space lets the task start,
+/// and the alert resolves.
+#[test]
+fn a_spool_without_room_keeps_downloads_queued_and_says_so_until_there_is_room() {
+    let b = fast()
+        .metrics_on()
+        .env("WORKERS", "1")
+        .env("MAX_FILE_SIZE_MB", "1")
+        .env("DOWNLOAD_MIN_FREE_MB", "1")
+        .env("ALERT_CHECK_INTERVAL", "1");
+    let spool = b.dir().join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "doradura-test"])
+        .arg(&spool)
+        .status()
+        .expect("mount");
+    assert!(
+        mounted.success(),
+        "this test mounts a small tmpfs: it needs root (CI runs as root)"
+    );
+    let _guard = Mounted(spool.clone());
+    let filler = spool.join("filler");
+    std::fs::write(&filler, vec![0u8; 3 << 20]).unwrap();
+    let out = b.dir().join("out");
+    let d = b.env("DOWNLOAD_DIR", &spool).start();
+    d.wait_idle(T);
+
+    let (code, h) = health(&d);
+    assert_eq!(code, 503, "{h}");
+    assert!(h["failing"].as_array().unwrap().contains(&"spool".into()), "{h}");
+    assert_eq!(h["spool"]["ok"], false);
+    assert_eq!(h["spool"]["required_bytes"], 2u64 << 20);
+    assert!(h["spool"]["free_bytes"].as_u64().unwrap() < 2 << 20, "{h}");
+    let status = d.status().unwrap();
+    assert_eq!(status["spool"]["has_room"], false, "{status}");
+    let table = String::from_utf8(d.ctl(["status"]).stdout).unwrap();
+    assert!(table.contains("spool: LOW ON SPACE"), "{table}");
+
+    let ctl = d.ctl_spawn([
+        "download",
+        "https://93.184.216.34/waiting.mp3",
+        "--format",
+        "mp3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    wait_for(T, "the task to be queued", || task_row(&d));
+    wait_for(T, "DiskSpaceLow to fire", || {
+        metric_is(
+            &d,
+            "doradura_alerts_firing{alert_type=\"DiskSpaceLow\",severity=\"critical\"} 1",
+        )
+        .then_some(())
+    });
+    // Several dispatch rounds later it still waits, untouched.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(task_row(&d), Some(("queued".into(), 0, None)));
+    assert_eq!(d.workers().unwrap()[0].state, "idle");
+    assert!(metric_is(&d, "doradura_spool_required_bytes 2097152"));
+    assert_eq!(d.log().matches("short of space").count(), 1, "{}", d.log());
+
+    // Room again: the task starts (and fails, as there is no yt-dlp here), and the alert resolves.
+    std::fs::remove_file(&filler).unwrap();
+    let row = wait_for(T, "the task to be taken", || {
+        task_row(&d).filter(|r| r.0 != "queued" || r.1 > 0)
+    });
+    assert!(row.1 >= 1, "{row:?}");
+    let output = ctl.wait_with_output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains("spool"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    wait_for(T, "DiskSpaceLow to resolve", || {
+        metric_is(
+            &d,
+            "doradura_alerts_firing{alert_type=\"DiskSpaceLow\",severity=\"critical\"} 0",
+        )
+        .then_some(())
+    });
+    assert_eq!(health(&d).1["spool"]["ok"], true);
+    assert_eq!(d.status().unwrap()["spool"]["has_room"], true);
+    assert!(d.log().contains("the spool has room again"), "{}", d.log());
 }

@@ -15,8 +15,11 @@ pub mod v1 {
 pub use v1::*;
 
 pub mod net;
+pub mod proxy_url;
+pub mod text;
 pub mod time;
 pub mod types;
+pub mod ytdlp_options;
 
 /// Opens a gRPC channel to the daemon's control socket.
 ///

@@ -14,6 +14,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 pub mod media;
+pub mod proxy;
 pub mod telegram;
 
 /// Path of a workspace binary, next to the running test executable (`target/<profile>/`).

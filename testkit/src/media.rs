@@ -18,6 +18,8 @@ use tower_http::services::ServeDir;
 
 /// Bytes per second of `/slow.mp4`.
 pub const SLOW_RATE: usize = 16 * 1024;
+/// The cookie `/gated/clip.mp4` wants: `sid=<GATE_COOKIE>`.
+pub const GATE_COOKIE: &str = "doradura-test-session";
 
 /// Generates the site's files in `dir`: a 3-second H.264/AAC clip, WebVTT subtitles and a page that embeds both,
 /// a page without media, and a 3 MiB `big.mp4` for size limits.
@@ -123,6 +125,8 @@ impl MediaSite {
         let app = Router::new()
             .route("/stall.mp4", get(stall))
             .route("/slow.mp4", get(slow))
+            .route("/live.mp4", get(live))
+            .route("/gated/clip.mp4", get(gated))
             .route("/flaky/{name}", get(flaky))
             .route("/redirect", get(redirect))
             .fallback_service(ServeDir::new(dir))
@@ -221,6 +225,36 @@ async fn slow(State(site): State<Site>) -> Response {
         }
     });
     video(Body::from_stream(stream), len)
+}
+
+/// A live stream that never ends: chunked, no `Content-Length`, 64 KiB chunks for as long as the client reads.
+async fn live() -> Response {
+    let stream = async_stream(|tx| async move {
+        let chunk = bytes::Bytes::from(vec![0u8; 64 * 1024]);
+        while tx.send(chunk.clone()).await.is_ok() {}
+    });
+    let mut r = Response::new(Body::from_stream(stream));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    r
+}
+
+/// The clip for a request carrying the session cookie, else `403` as a site behind a login answers.
+async fn gated(State(site): State<Site>, headers: axum::http::HeaderMap) -> Response {
+    let wanted = format!("sid={GATE_COOKIE}");
+    let has_cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(';').any(|c| c.trim() == wanted));
+    if !has_cookie {
+        let mut r = Response::new(Body::from("Sign in to confirm you're not a bot"));
+        *r.status_mut() = axum::http::StatusCode::FORBIDDEN;
+        return r;
+    }
+    let data = tokio::fs::read(site.dir.join("clip.mp4")).await.unwrap();
+    let len = data.len();
+    video(Body::from(data), len)
 }
 
 /// A body stream fed by `produce` through a channel.

@@ -10,7 +10,13 @@ const RULES: &[(ErrorType, &[&str])] = &[
     ),
     (
         ErrorType::TooLarge,
-        &["larger than max-filesize", "file is larger than"],
+        // "File too large" is EFBIG: a write past the worker's RLIMIT_FSIZE (a stream that sent no length).
+        &[
+            "larger than max-filesize",
+            "file is larger than",
+            "file too large",
+            "errno 27",
+        ],
     ),
     (
         ErrorType::AgeRestricted,

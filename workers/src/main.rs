@@ -6,6 +6,8 @@ mod link;
 mod probe;
 mod progress;
 mod proxy;
+mod sandbox;
+mod upstream;
 mod validate;
 mod ytdlp;
 

@@ -8,6 +8,8 @@ use std::time::Duration;
 pub async fn ytdlp_version(path: &Path) -> Result<String, String> {
     let run = tokio::process::Command::new(path)
         .arg("--version")
+        .env_clear()
+        .envs(crate::sandbox::environment(&std::env::temp_dir(), None))
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();

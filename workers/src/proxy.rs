@@ -3,15 +3,21 @@
 //! resolved once, each address is checked, and the connection goes to the checked address (no second lookup
 //! that could answer differently). `CONNECT host:port` tunnels (https) and absolute-form requests (http) are
 //! served; anything private that the operator did not list is answered `403 Forbidden by doradura`.
+//!
+//! With `DOWNLOAD_PROXY` set, every connection is carried on through that upstream proxy (after the check, to the
+//! checked address), so yt-dlp never sees the upstream's address or credentials.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use doradura_proto::net;
+use doradura_proto::proxy_url::{ProxyScheme, ProxyUrl};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
+
+use crate::upstream::{self, Stream};
 
 /// The reason phrase yt-dlp prints; the stderr classifier knows it.
 pub const REFUSED: &str = "Forbidden by doradura: private address";
@@ -30,16 +36,28 @@ impl Drop for Proxy {
     }
 }
 
+/// Where connections may go and how they get there.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    /// Refuse private addresses (unless listed in `allowed`).
+    pub check: bool,
+    /// The operator's private hosts that may be reached anyway (`host` or `host:port`).
+    pub allowed: Vec<String>,
+    /// The operator's upstream proxy.
+    pub upstream: Option<ProxyUrl>,
+}
+
 impl Proxy {
-    /// Listens on a free loopback port; `allowed` is the operator's list of private hosts that may be reached.
-    pub async fn start(allowed: Vec<String>) -> std::io::Result<Proxy> {
+    /// Listens on a free loopback port.
+    pub async fn start(rules: Rules) -> std::io::Result<Proxy> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
+        let rules = std::sync::Arc::new(rules);
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let allowed = allowed.clone();
+                let rules = rules.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = serve(client, &allowed).await {
+                    if let Err(e) = serve(client, &rules).await {
                         debug!(error = %e, "proxy connection ended");
                     }
                 });
@@ -87,13 +105,33 @@ fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> 
     .filter(|(h, _)| !h.is_empty())
 }
 
-/// Resolves `host` and picks the first address the rule lets through; `Err` names why none does.
-async fn destination(host: &str, port: u16, allowed: &[String]) -> Result<SocketAddr, String> {
+/// Where a connection goes once the rule let it: the one checked address, or (no check) the name as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Destination {
+    Checked(SocketAddr),
+    Named(String, u16),
+}
+
+impl Destination {
+    fn host_port(&self) -> (String, u16) {
+        match self {
+            Destination::Checked(a) => (a.ip().to_string(), a.port()),
+            Destination::Named(h, p) => (h.clone(), *p),
+        }
+    }
+}
+
+/// Resolves `host` and picks the first address the rule lets through; `Err` says why none does, without naming
+/// the address (an error text must not reveal what a private name resolves to).
+async fn destination(host: &str, port: u16, rules: &Rules) -> Result<Destination, String> {
+    if !rules.check {
+        return Ok(Destination::Named(host.to_string(), port));
+    }
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .map_err(|_| format!("cannot resolve {host}"))?
         .collect();
-    let listed = net::allowed(host, port, allowed);
+    let listed = net::allowed(host, port, &rules.allowed);
     let ok: Vec<SocketAddr> = addrs
         .iter()
         .copied()
@@ -101,7 +139,7 @@ async fn destination(host: &str, port: u16, allowed: &[String]) -> Result<Socket
         .collect();
     // Every address must pass: a name with one private address among public ones is refused.
     match (ok.len() == addrs.len(), ok.first()) {
-        (true, Some(a)) => Ok(*a),
+        (true, Some(a)) => Ok(Destination::Checked(*a)),
         _ => Err(format!("{host} resolves to a private address")),
     }
 }
@@ -117,24 +155,41 @@ async fn refuse(client: &mut TcpStream, why: &str) -> std::io::Result<()> {
     client.shutdown().await
 }
 
-/// A connection to the checked address of `host:port`, or `None` once the client was told why not.
-async fn upstream(
-    client: &mut TcpStream,
-    host: &str,
-    port: u16,
-    allowed: &[String],
-) -> std::io::Result<Option<TcpStream>> {
-    let to = match destination(host, port, allowed).await {
-        Ok(a) => a,
-        Err(why) => return refuse(client, &why).await.map(|()| None),
+/// A stream to `dest`: straight there, or tunnelled through the upstream proxy.
+async fn open(dest: &Destination, rules: &Rules) -> std::io::Result<Stream> {
+    if let Some(proxy) = &rules.upstream {
+        let (host, port) = match (dest, proxy.scheme) {
+            // socks5:// means names are resolved here (socks5h:// leaves them to the proxy).
+            (Destination::Named(h, p), ProxyScheme::Socks5) => {
+                let first = tokio::net::lookup_host((h.as_str(), *p)).await?.next();
+                let addr = first.ok_or_else(|| std::io::Error::other(format!("cannot resolve {h}")))?;
+                (addr.ip().to_string(), addr.port())
+            }
+            _ => dest.host_port(),
+        };
+        return upstream::tunnel(proxy, &host, port).await;
+    }
+    let connect = async {
+        match dest {
+            Destination::Checked(a) => TcpStream::connect(a).await,
+            Destination::Named(h, p) => TcpStream::connect((h.as_str(), *p)).await,
+        }
     };
-    tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(to))
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, connect)
         .await
-        .map_err(|_| std::io::Error::other("connect timed out"))?
-        .map(Some)
+        .map_err(|_| std::io::Error::other("connect timed out"))??;
+    Ok(Box::new(tcp))
 }
 
-async fn serve(mut client: TcpStream, allowed: &[String]) -> std::io::Result<()> {
+/// The destination of `host:port`, or `None` once the client was told why it may not be reached.
+async fn checked(client: &mut TcpStream, host: &str, port: u16, rules: &Rules) -> std::io::Result<Option<Destination>> {
+    match destination(host, port, rules).await {
+        Ok(d) => Ok(Some(d)),
+        Err(why) => refuse(client, &why).await.map(|()| None),
+    }
+}
+
+async fn serve(mut client: TcpStream, rules: &Rules) -> std::io::Result<()> {
     let (head, rest) = read_head(&mut client).await?;
     let text = String::from_utf8_lossy(&head).into_owned();
     let mut lines = text.split("\r\n");
@@ -149,9 +204,10 @@ async fn serve(mut client: TcpStream, allowed: &[String]) -> std::io::Result<()>
         let Some((host, port)) = split_host_port(target, 443) else {
             return refuse(&mut client, "a CONNECT without host:port").await;
         };
-        let Some(mut upstream) = upstream(&mut client, &host, port, allowed).await? else {
+        let Some(dest) = checked(&mut client, &host, port, rules).await? else {
             return Ok(());
         };
+        let mut upstream = open(&dest, rules).await?;
         client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await?;
         upstream.write_all(&rest).await?;
         tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
@@ -168,11 +224,25 @@ async fn serve(mut client: TcpStream, allowed: &[String]) -> std::io::Result<()>
     let Some((host, port)) = split_host_port(authority, 80) else {
         return refuse(&mut client, "a request without a host").await;
     };
-    let Some(mut upstream) = upstream(&mut client, &host, port, allowed).await? else {
+    let Some(dest) = checked(&mut client, &host, port, rules).await? else {
         return Ok(());
     };
-    // The origin-form request, one per connection (a kept-alive proxy connection could name another host next).
-    let mut forwarded = format!("{method} {path} {version}\r\n");
+    // One request per connection (a kept-alive proxy connection could name another host next). Through an HTTP
+    // upstream proxy it stays in absolute form, naming the checked address; otherwise it goes in origin form.
+    let (mut upstream, mut forwarded) = match &rules.upstream {
+        Some(proxy) => match upstream::forward(proxy).await? {
+            Some((stream, authorization)) => {
+                let (h, p) = dest.host_port();
+                let line = format!(
+                    "{method} http://{}{path} {version}\r\n{authorization}",
+                    upstream::authority(&h, p)
+                );
+                (stream, line)
+            }
+            None => (open(&dest, rules).await?, format!("{method} {path} {version}\r\n")),
+        },
+        None => (open(&dest, rules).await?, format!("{method} {path} {version}\r\n")),
+    };
     for line in lines.filter(|l| !l.is_empty()) {
         let name = line.split(':').next().unwrap_or_default().to_ascii_lowercase();
         if !matches!(
@@ -225,7 +295,12 @@ mod tests {
     #[tokio::test]
     async fn private_destinations_are_refused_unless_listed() {
         let (origin, hits) = origin().await;
-        let refusing = Proxy::start(vec![]).await.unwrap();
+        let refusing = Proxy::start(Rules {
+            check: true,
+            ..Rules::default()
+        })
+        .await
+        .unwrap();
         let get = format!("GET http://{origin}/clip.mp4 HTTP/1.1\r\nHost: {origin}\r\n\r\n");
         let answer = exchange(refusing.addr, get.clone()).await;
         assert!(answer.starts_with(&format!("HTTP/1.1 403 {REFUSED}\r\n")), "{answer}");
@@ -241,7 +316,13 @@ mod tests {
             "nothing reached the private origin"
         );
 
-        let listing = Proxy::start(vec![origin.to_string()]).await.unwrap();
+        let listing = Proxy::start(Rules {
+            check: true,
+            allowed: vec![origin.to_string()],
+            upstream: None,
+        })
+        .await
+        .unwrap();
         let answer = exchange(listing.addr, get).await;
         assert!(
             answer.starts_with("HTTP/1.1 200 OK") && answer.ends_with("hello"),
@@ -259,6 +340,60 @@ mod tests {
             "{out}"
         );
         assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_upstream_proxy_carries_every_connection_to_the_checked_address() {
+        let (origin, hits) = origin().await;
+        for (upstream, scheme) in [
+            (doradura_testkit::proxy::UpstreamProxy::http(), "http"),
+            (doradura_testkit::proxy::UpstreamProxy::socks5(), "socks5"),
+        ] {
+            let before = hits.load(std::sync::atomic::Ordering::SeqCst);
+            // The origin is named `localhost`: the check resolves it, and the upstream is told the address.
+            let named = format!("localhost:{}", origin.port());
+            let rules = Rules {
+                check: true,
+                allowed: vec![named.clone()],
+                upstream: ProxyUrl::parse(&upstream.url(scheme)),
+            };
+            let proxy = Proxy::start(rules).await.unwrap();
+            let get = format!("GET http://{named}/clip.mp4 HTTP/1.1\r\nHost: {named}\r\n\r\n");
+            let answer = exchange(proxy.addr, get).await;
+            assert!(answer.ends_with("hello"), "{scheme}: {answer}");
+            let mut tunnel = TcpStream::connect(proxy.addr).await.unwrap();
+            tunnel
+                .write_all(format!("CONNECT {named} HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+                .await
+                .unwrap();
+            let mut out = String::new();
+            tunnel.read_to_string(&mut out).await.unwrap();
+            assert!(out.ends_with("hello"), "{scheme}: {out}");
+            let checked = format!("127.0.0.1:{}", origin.port());
+            let expected: Vec<String> = match scheme {
+                "http" => vec![format!("GET http://{checked}/clip.mp4"), format!("CONNECT {checked}")],
+                _ => vec![format!("SOCKS {checked}"), format!("SOCKS {checked}")],
+            };
+            assert_eq!(upstream.seen(), expected);
+            assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), before + 2);
+            // A private address that is not listed never reaches the upstream.
+            let refused = exchange(proxy.addr, "CONNECT 169.254.169.254:80 HTTP/1.1\r\n\r\n".into()).await;
+            assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+            assert_eq!(upstream.seen().len(), 2);
+        }
+    }
+
+    #[tokio::test]
+    async fn refusals_do_not_name_the_private_address() {
+        let proxy = Proxy::start(Rules {
+            check: true,
+            ..Rules::default()
+        })
+        .await
+        .unwrap();
+        let answer = exchange(proxy.addr, "GET http://localhost:9/ HTTP/1.1\r\n\r\n".into()).await;
+        assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+        assert!(!answer.contains("127.0.0.1") && !answer.contains("::1"), "{answer}");
     }
 
     #[test]

@@ -6,16 +6,19 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use doradura_proto::proxy_url::ProxyUrl;
 use doradura_proto::types::{ErrorType, Format};
 use doradura_proto::{TaskAssignment, TaskProgress, TaskResult};
+use doradura_proto::{text, ytdlp_options};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::classify::classify;
 use crate::progress;
+use crate::sandbox;
 use crate::validate;
 
 /// The base name yt-dlp writes in the task's directory.
@@ -28,6 +31,11 @@ const STDERR_TAIL: usize = 16 * 1024;
 const STDOUT_LINES: usize = 50;
 /// At most this many progress events per second.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+/// Only formats fetched over http(s), HLS or DASH over http: those go through the worker's proxy. rtmp, rtsp and
+/// mms are handed to other programs (rtmpdump, ffmpeg) that would connect past it.
+const PROXIED: &str = "[protocol~='^(https?|m3u8(_native)?|http_dash_segments)$']";
+/// yt-dlp's exit code when `--max-downloads` stopped it after the file it was allowed.
+const MAX_DOWNLOADS_REACHED: i32 = 101;
 
 /// What the task loop reports while it runs.
 pub enum Report {
@@ -35,28 +43,49 @@ pub enum Report {
     Progress(TaskProgress),
 }
 
-/// yt-dlp's arguments for a task, the URL last after `--`.
-/// yt-dlp's arguments; `proxy` is the address-checking proxy every connection goes through (none when private
-/// hosts are allowed).
-pub fn args(task: &TaskAssignment, format: Format, dir: &Path, proxy: Option<std::net::SocketAddr>) -> Vec<OsString> {
-    let mut a: Vec<OsString> = [
-        "--ignore-config",
-        "--no-playlist",
-        "--newline",
-        "--no-colors",
-        "--no-cache-dir",
-        "--no-mtime",
-        "--no-simulate",
-        "--socket-timeout",
-        "30",
-        "--retries",
-        "2",
-        "--fragment-retries",
-        "2",
-    ]
-    .iter()
-    .map(OsString::from)
-    .collect();
+/// yt-dlp's arguments for a task, the URL last after `--`. `proxy` is the worker's proxy every connection goes
+/// through (none when private hosts are allowed and there is no upstream proxy); `cookies` is the task's private
+/// copy of the operator's cookies file.
+pub fn args(
+    task: &TaskAssignment,
+    format: Format,
+    dir: &Path,
+    proxy: Option<std::net::SocketAddr>,
+    cookies: Option<&Path>,
+) -> Vec<OsString> {
+    // The operator's allow-listed options come first: where one names the same setting, doradura's own wins.
+    let mut a: Vec<OsString> = task.extra_args.iter().map(OsString::from).collect();
+    a.extend(
+        [
+            "--ignore-config",
+            "--no-plugin-dirs",
+            "--no-playlist",
+            "--max-downloads",
+            "1",
+            "--newline",
+            "--no-colors",
+            "--no-cache-dir",
+            "--no-mtime",
+            "--no-simulate",
+            "--socket-timeout",
+            "30",
+            "--retries",
+            "2",
+            "--fragment-retries",
+            "2",
+        ]
+        .iter()
+        .map(OsString::from),
+    );
+    if let Some(c) = cookies {
+        a.push("--cookies".into());
+        a.push(c.into());
+    }
+    if !task.js_runtime.is_empty() {
+        a.push("--no-js-runtimes".into());
+        a.push("--js-runtimes".into());
+        a.push(js_runtime_arg(Path::new(&task.js_runtime)).into());
+    }
     a.push("--max-filesize".into());
     a.push(task.max_bytes.to_string().into());
     a.push("--paths".into());
@@ -72,7 +101,7 @@ pub fn args(task: &TaskAssignment, format: Format, dir: &Path, proxy: Option<std
             let kbps = quality.trim_end_matches('k');
             vec![
                 "--format".into(),
-                "bestaudio/best".into(),
+                format!("bestaudio{PROXIED}/best{PROXIED}"),
                 "--extract-audio".into(),
                 "--audio-format".into(),
                 "mp3".into(),
@@ -81,7 +110,10 @@ pub fn args(task: &TaskAssignment, format: Format, dir: &Path, proxy: Option<std
             ]
         }
         Format::Mp4 => {
-            let mut v = vec!["--format".into(), "bestvideo*+bestaudio/best".into()];
+            let mut v = vec![
+                "--format".into(),
+                format!("bestvideo*{PROXIED}+bestaudio{PROXIED}/best{PROXIED}"),
+            ];
             if let Some(height) = quality.strip_suffix('p') {
                 v.push("--format-sort".into());
                 v.push(format!("res:{height}"));
@@ -113,8 +145,40 @@ pub fn args(task: &TaskAssignment, format: Format, dir: &Path, proxy: Option<std
     a
 }
 
-/// Runs the task to its end: success, failure, timeout or cancel. Never panics on yt-dlp's behaviour.
+/// `NAME:PATH` for `--js-runtimes`, the runtime named by its file (`node`, `nodejs`, `deno`, `bun`, `qjs`); the
+/// daemon refused any other name at start-up.
+fn js_runtime_arg(path: &Path) -> String {
+    let file = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let name = match file {
+        "nodejs" => "node",
+        "qjs" => "quickjs",
+        other => other,
+    };
+    format!("{name}:{}", path.display())
+}
+
+/// Runs the task to its end: success, failure, timeout or cancel. Never panics on yt-dlp's behaviour. Text that
+/// came from the site is cleaned of control characters before it leaves the worker.
 pub async fn run(
+    ytdlp: &Path,
+    task: TaskAssignment,
+    reports: mpsc::Sender<Report>,
+    cancel: oneshot::Receiver<()>,
+) -> TaskResult {
+    let dir = PathBuf::from(&task.work_dir);
+    let mut result = attempt(ytdlp, task, reports, cancel).await;
+    // The private home holds the copy of the cookies: it goes as soon as yt-dlp is done.
+    if let Err(e) = std::fs::remove_dir_all(dir.join(sandbox::HOME))
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        warn!(dir = %dir.display(), error = %e, "could not remove the task's private home");
+    }
+    result.title = text::clean(&result.title);
+    result.error_message = text::clean(&result.error_message);
+    result
+}
+
+async fn attempt(
     ytdlp: &Path,
     task: TaskAssignment,
     reports: mpsc::Sender<Report>,
@@ -138,32 +202,68 @@ pub async fn run(
     };
     let dir = PathBuf::from(&task.work_dir);
     // Lives until yt-dlp is done: every connection it makes is checked.
-    let proxy = match task.allow_private_hosts {
-        true => None,
-        false => match crate::proxy::Proxy::start(task.allowed_hosts.clone()).await {
-            Ok(p) => Some(p),
-            Err(e) => {
+    let upstream = match task.upstream_proxy.as_str() {
+        "" => None,
+        text => match ProxyUrl::parse(text) {
+            Some(p) => Some(p),
+            None => {
                 return fail(
                     result,
                     ErrorType::Unknown,
-                    format!("cannot start the download proxy: {e}"),
+                    "DOWNLOAD_PROXY is not a valid proxy URL".into(),
                 );
             }
         },
     };
+    if let Err(refused) = ytdlp_options::check(&task.extra_args) {
+        return fail(result, ErrorType::Unknown, format!("YTDLP_EXTRA_ARGS: {refused}"));
+    }
+    // Lives until yt-dlp is done: every connection it makes is checked, and carried through the upstream proxy.
+    let proxy = match (task.allow_private_hosts, upstream) {
+        (true, None) => None,
+        (allow, upstream) => {
+            let rules = crate::proxy::Rules {
+                check: !allow,
+                allowed: task.allowed_hosts.clone(),
+                upstream,
+            };
+            match crate::proxy::Proxy::start(rules).await {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    return fail(
+                        result,
+                        ErrorType::Unknown,
+                        format!("cannot start the download proxy: {e}"),
+                    );
+                }
+            }
+        }
+    };
+    let cookies = (!task.cookies_file.is_empty()).then(|| PathBuf::from(&task.cookies_file));
+    let (home, cookies) = match sandbox::prepare_home(&dir, cookies.as_deref()) {
+        Ok(prepared) => prepared,
+        Err(e) => return fail(result, ErrorType::Unknown, e.to_string()),
+    };
+    let proxy_addr = proxy.as_ref().map(|p| p.addr);
 
     let mut cmd = tokio::process::Command::new(ytdlp);
-    cmd.args(args(&task, format, &dir, proxy.as_ref().map(|p| p.addr)))
+    cmd.args(args(&task, format, &dir, proxy_addr, cookies.as_deref()))
         .current_dir(&dir)
-        .env("PYTHONUNBUFFERED", "1")
+        .env_clear()
+        .envs(sandbox::environment(&home, proxy_addr))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    // SAFETY: prctl is async-signal-safe. If this worker dies, yt-dlp dies with it.
+    let file_cap = sandbox::file_size_cap(task.max_bytes);
+    // SAFETY: prctl and setrlimit are async-signal-safe. If this worker dies, yt-dlp dies with it; no file it or
+    // its children write grows past the cap.
     unsafe {
-        cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from));
+        cmd.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+            sandbox::limit_file_size(file_cap)
+        });
     }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
@@ -261,7 +361,7 @@ pub async fn run(
         Ok(s) => s,
         Err(e) => return fail(result, ErrorType::Unknown, format!("waiting for yt-dlp failed: {e}")),
     };
-    if !status.success() {
+    if !status.success() && status.code() != Some(MAX_DOWNLOADS_REACHED) {
         let error = classify(&stderr_text);
         return fail(result, error, summarize(&stderr_text, &status));
     }
@@ -272,7 +372,7 @@ pub async fn run(
             let duration = if duration > 0.0 {
                 duration
             } else {
-                media_duration(&path).await.unwrap_or(0.0)
+                media_duration(&path, &home).await.unwrap_or(0.0)
             };
             result.ok = true;
             result.file_path = path.display().to_string();
@@ -358,8 +458,10 @@ fn finished_file(dir: &Path, format: Format, max_bytes: u64) -> Result<(PathBuf,
 }
 
 /// The duration of a media file by ffprobe (installed with ffmpeg, which yt-dlp needs anyway); subtitles have none.
-async fn media_duration(path: &Path) -> Option<f64> {
+async fn media_duration(path: &Path, home: &Path) -> Option<f64> {
     let out = tokio::process::Command::new("ffprobe")
+        .env_clear()
+        .envs(sandbox::environment(home, None))
         .args([
             "-v",
             "error",
@@ -412,7 +514,7 @@ mod tests {
 
     fn args_of(format: &str, quality: &str) -> Vec<String> {
         let t = task(format, quality);
-        args(&t, format.parse().unwrap(), Path::new(&t.work_dir), None)
+        args(&t, format.parse().unwrap(), Path::new(&t.work_dir), None, None)
             .into_iter()
             .map(|a| a.into_string().unwrap())
             .collect()
@@ -422,7 +524,7 @@ mod tests {
     fn the_proxy_comes_before_the_url_when_there_is_one() {
         let t = task("mp3", "320k");
         let proxy: std::net::SocketAddr = "127.0.0.1:4567".parse().unwrap();
-        let a: Vec<String> = args(&t, Format::Mp3, Path::new(&t.work_dir), Some(proxy))
+        let a: Vec<String> = args(&t, Format::Mp3, Path::new(&t.work_dir), Some(proxy), None)
             .into_iter()
             .map(|s| s.into_string().unwrap())
             .collect();
@@ -433,6 +535,51 @@ mod tests {
             !args_of("mp3", "320k").contains(&"--proxy".to_string()),
             "none when private hosts are allowed"
         );
+    }
+
+    #[test]
+    fn isolation_options_are_always_there() {
+        for (f, q) in [("mp3", "320k"), ("mp4", "720p"), ("srt", "none")] {
+            let a = args_of(f, q);
+            assert!(a.contains(&"--no-plugin-dirs".to_string()));
+            assert!(a.windows(2).any(|w| w == ["--max-downloads", "1"]));
+            if f != "srt" {
+                let spec = &a[a.iter().position(|x| x == "--format").unwrap() + 1];
+                // Every alternative of the format is limited to proxied protocols.
+                for alternative in spec.split(['/', '+']) {
+                    assert!(alternative.ends_with(PROXIED), "{alternative}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cookies_js_runtime_and_extra_options_are_passed_before_the_url() {
+        let mut t = task("mp4", "720p");
+        t.js_runtime = "/usr/bin/nodejs".into();
+        t.extra_args = vec!["--impersonate".into(), "chrome".into()];
+        let a: Vec<String> = args(
+            &t,
+            Format::Mp4,
+            Path::new(&t.work_dir),
+            None,
+            Some(Path::new("/spool/c.txt")),
+        )
+        .into_iter()
+        .map(|s| s.into_string().unwrap())
+        .collect();
+        assert_eq!(a[..2], ["--impersonate", "chrome"]);
+        assert!(a.windows(2).any(|w| w == ["--cookies", "/spool/c.txt"]));
+        assert!(
+            a.windows(3)
+                .any(|w| w == ["--no-js-runtimes", "--js-runtimes", "node:/usr/bin/nodejs"])
+        );
+        assert_eq!(a[a.len() - 2], "--");
+        assert_eq!(
+            js_runtime_arg(Path::new("/opt/deno/bin/deno")),
+            "deno:/opt/deno/bin/deno"
+        );
+        assert_eq!(js_runtime_arg(Path::new("/usr/bin/qjs")), "quickjs:/usr/bin/qjs");
     }
 
     #[test]

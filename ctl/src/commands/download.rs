@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use doradura_proto::control_client::ControlClient;
+use doradura_proto::text::clean;
 use doradura_proto::{DownloadRequest, FileReady, TaskProgress, download_event};
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
@@ -27,6 +28,25 @@ struct Done<'a> {
     bytes: u64,
     title: &'a str,
     duration_seconds: f64,
+}
+
+/// The file name the daemon sent, if it names one plain file in `--out`: not empty, not `.` or `..`, not absolute,
+/// without a path separator (`/`, or a backslash for good measure), NUL or control character. Anything else could write
+/// outside `--out` or rewrite the terminal it is printed to, so it is refused and nothing is written.
+fn safe_file_name(name: &str) -> anyhow::Result<&str> {
+    let plain = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !Path::new(name).is_absolute()
+        && !name.contains(['/', '\\'])
+        && !name.chars().any(char::is_control);
+    if !plain {
+        bail!(
+            "the daemon sent an unsafe file name ({:?}); nothing was written",
+            clean(name)
+        );
+    }
+    Ok(name)
 }
 
 /// A path in `dir` for `name` that does not exist yet: `name`, then `name (1)`, ...
@@ -94,11 +114,12 @@ pub async fn run(channel: Channel, args: Args, json: bool) -> anyhow::Result<()>
                 if tty {
                     eprintln!();
                 }
+                let name = safe_file_name(&ready.file_name)?;
                 tokio::fs::create_dir_all(&args.out)
                     .await
                     .with_context(|| format!("cannot create {}", args.out.display()))?;
-                let target = free_path(&args.out, &ready.file_name);
-                let part = args.out.join(format!(".{}.part", ready.file_name));
+                let target = free_path(&args.out, name);
+                let part = args.out.join(format!(".{name}.part"));
                 let f = tokio::fs::File::create(&part)
                     .await
                     .with_context(|| format!("cannot write {}", part.display()))?;
@@ -117,13 +138,15 @@ pub async fn run(channel: Channel, args: Args, json: bool) -> anyhow::Result<()>
                 if tty {
                     eprintln!();
                 }
+                // Remote text (yt-dlp's error lines) never reaches the terminal raw.
+                let (error_type, message) = (clean(&f.error_type), clean(&f.message));
                 if json {
                     println!(
                         "{}",
-                        serde_json::json!({"task_id": task, "error_type": f.error_type, "message": f.message})
+                        serde_json::json!({"task_id": task, "error_type": error_type, "message": message})
                     );
                 }
-                bail!("task {task} failed ({}): {}", f.error_type, f.message);
+                bail!("task {task} failed ({error_type}): {message}");
             }
             None => {}
         }
@@ -142,11 +165,12 @@ pub async fn run(channel: Channel, args: Args, json: bool) -> anyhow::Result<()>
     }
     std::fs::rename(&part, &target).with_context(|| format!("cannot move the file to {}", target.display()))?;
     if json {
+        let title = clean(&ready.title);
         let done = Done {
             task_id: task,
             path: &target,
             bytes: written,
-            title: &ready.title,
+            title: &title,
             duration_seconds: ready.duration_seconds,
         };
         println!("{}", serde_json::to_string(&done)?);
@@ -170,6 +194,37 @@ mod tests {
         assert_eq!(free_path(dir.path(), "a.mp3"), dir.path().join("a (1).mp3"));
         std::fs::write(dir.path().join("a (1).mp3"), b"x").unwrap();
         assert_eq!(free_path(dir.path(), "a.mp3"), dir.path().join("a (2).mp3"));
+    }
+
+    #[test]
+    fn only_a_plain_file_name_from_the_socket_is_taken() {
+        for good in ["a.mp3", "My Song (Live).mp4", "..hidden.srt", "a..b", "Ünïcode 曲.mp3"] {
+            assert_eq!(safe_file_name(good).unwrap(), good);
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "/etc/passwd",
+            "/",
+            "../x.mp3",
+            "a/b.mp3",
+            "sub/",
+            "a\\b.mp3",
+            "a\0b",
+            "evil\x1b]0;pwned\x07.mp3",
+            "line\nbreak.mp3",
+        ] {
+            let err = safe_file_name(bad).unwrap_err().to_string();
+            assert!(err.contains("unsafe file name"), "{bad:?}: {err}");
+            assert!(!err.contains('\x1b') && !err.contains('\n'), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn remote_text_loses_its_control_characters() {
+        assert_eq!(clean("Title\x1b[2J\x1b]0;x\x07 ok\r\n"), "Title ok  ");
+        assert_eq!(clean("ERROR: \u{202e}gnp.exe"), "ERROR: gnp.exe");
     }
 
     #[test]

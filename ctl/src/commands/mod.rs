@@ -16,9 +16,12 @@ pub fn rpc(status: tonic::Status) -> anyhow::Error {
         | Code::Unavailable
         | Code::FailedPrecondition
         | Code::PermissionDenied => {
-            anyhow::anyhow!("{}", status.message())
+            anyhow::anyhow!("{}", doradura_proto::text::clean(status.message()))
         }
-        code => anyhow::anyhow!("the daemon answered {code:?}: {}", status.message()),
+        code => anyhow::anyhow!(
+            "the daemon answered {code:?}: {}",
+            doradura_proto::text::clean(status.message())
+        ),
     }
 }
 

@@ -7,7 +7,7 @@ use doradura_proto::{StatusReply, StatusRequest};
 use serde::Serialize;
 use tonic::transport::Channel;
 
-use super::human_duration;
+use super::{human_bytes, human_duration};
 
 #[derive(Serialize)]
 struct StatusJson<'a> {
@@ -17,7 +17,17 @@ struct StatusJson<'a> {
     state: &'a str,
     database: DatabaseJson<'a>,
     metrics_address: Option<&'a str>,
+    /// `None` from a daemon that does not report it.
+    spool: Option<SpoolJson<'a>>,
     workers: Vec<WorkerJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct SpoolJson<'a> {
+    has_room: bool,
+    free_bytes: Option<u64>,
+    required_bytes: u64,
+    error: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -58,6 +68,12 @@ fn to_json(r: &StatusReply) -> StatusJson<'_> {
             error: non_empty(&r.database_error),
         },
         metrics_address: non_empty(&r.metrics_address),
+        spool: r.spool.as_ref().map(|s| SpoolJson {
+            has_room: s.has_room,
+            free_bytes: s.error.is_empty().then_some(s.free_bytes),
+            required_bytes: s.required_bytes,
+            error: non_empty(&s.error),
+        }),
         workers: r
             .workers
             .iter()
@@ -97,6 +113,24 @@ fn render(r: &StatusReply) -> String {
             "database: {} — ERROR: {}\n",
             r.database_path, r.database_error
         ));
+    }
+    if let Some(s) = &r.spool {
+        let room = if s.error.is_empty() {
+            format!(
+                "{} free, {} needed for the next download",
+                human_bytes(s.free_bytes),
+                human_bytes(s.required_bytes)
+            )
+        } else {
+            format!("cannot be measured: {}", doradura_proto::text::clean(&s.error))
+        };
+        if s.has_room {
+            out.push_str(&format!("spool: {room}\n"));
+        } else {
+            out.push_str(&format!(
+                "spool: LOW ON SPACE — {room}; downloads wait in the queue (free space in DOWNLOAD_DIR)\n"
+            ));
+        }
     }
     let mut table = Table::new();
     table.load_preset(UTF8_BORDERS_ONLY).set_header([
@@ -172,6 +206,12 @@ mod tests {
             schema_version: 2,
             database_error: String::new(),
             metrics_address: "127.0.0.1:9090".into(),
+            spool: Some(doradura_proto::SpoolRoom {
+                has_room: true,
+                free_bytes: 3 << 30,
+                required_bytes: 612 << 20,
+                error: String::new(),
+            }),
             workers: vec![
                 WorkerStatus {
                     id: 0,
@@ -212,6 +252,42 @@ mod tests {
         assert_eq!(v["workers"][0]["next_start_in_seconds"], serde_json::Value::Null);
         assert_eq!(v["workers"][0]["current_task"], 5);
         assert_eq!(v["workers"][1]["current_task"], serde_json::Value::Null);
+        assert_eq!(v["spool"]["has_room"], true);
+        assert_eq!(v["spool"]["free_bytes"], 3u64 << 30);
+        assert_eq!(v["spool"]["error"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn a_spool_without_room_is_called_out() {
+        let mut r = reply();
+        assert!(render(&r).contains("spool: 3.0 GiB free, 612.0 MiB needed for the next download\n"));
+        r.spool = Some(doradura_proto::SpoolRoom {
+            has_room: false,
+            free_bytes: 100 << 20,
+            required_bytes: 612 << 20,
+            error: String::new(),
+        });
+        let text = render(&r);
+        assert!(
+            text.contains(
+                "spool: LOW ON SPACE — 100.0 MiB free, 612.0 MiB needed for the next download; downloads wait"
+            ),
+            "{text}"
+        );
+        r.spool = Some(doradura_proto::SpoolRoom {
+            has_room: false,
+            free_bytes: 0,
+            required_bytes: 612 << 20,
+            error: "statvfs /x: EACCES\x1b[2J".into(),
+        });
+        let text = render(&r);
+        assert!(text.contains("cannot be measured: statvfs /x: EACCES;"), "{text}");
+        let v = serde_json::to_value(to_json(&r)).unwrap();
+        assert_eq!(v["spool"]["free_bytes"], serde_json::Value::Null);
+        assert_eq!(v["spool"]["has_room"], false);
+        // An older daemon says nothing about it.
+        r.spool = None;
+        assert!(!render(&r).contains("spool:"));
     }
 
     #[test]

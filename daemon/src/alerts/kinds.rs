@@ -11,6 +11,8 @@ pub enum AlertType {
     DatabaseIssues,
     LowConversion,
     HighRetryRate,
+    /// The spool's filesystem lacks room for the next download: tasks wait in the queue.
+    DiskSpaceLow,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +39,7 @@ impl Severity {
 
 impl AlertType {
     /// In the order of `metrics::catalog::ALERT_TYPES`.
-    pub const ALL: [AlertType; 7] = [
+    pub const ALL: [AlertType; 8] = [
         AlertType::HighErrorRate,
         AlertType::QueueBackup,
         AlertType::PaymentFailure,
@@ -45,16 +47,18 @@ impl AlertType {
         AlertType::DatabaseIssues,
         AlertType::LowConversion,
         AlertType::HighRetryRate,
+        AlertType::DiskSpaceLow,
     ];
 
     /// The periodic conditions; PaymentFailure is raised by the payment code instead.
-    pub const EVALUATED: [AlertType; 6] = [
+    pub const EVALUATED: [AlertType; 7] = [
         AlertType::HighErrorRate,
         AlertType::QueueBackup,
         AlertType::YtdlpDown,
         AlertType::DatabaseIssues,
         AlertType::LowConversion,
         AlertType::HighRetryRate,
+        AlertType::DiskSpaceLow,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +70,7 @@ impl AlertType {
             AlertType::DatabaseIssues => "DatabaseIssues",
             AlertType::LowConversion => "LowConversion",
             AlertType::HighRetryRate => "HighRetryRate",
+            AlertType::DiskSpaceLow => "DiskSpaceLow",
         }
     }
 
@@ -97,6 +102,7 @@ impl AlertType {
             AlertType::DatabaseIssues => "Database Problems",
             AlertType::LowConversion => "Low Payment Conversion",
             AlertType::HighRetryRate => "High Retry Rate",
+            AlertType::DiskSpaceLow => "Download Spool Low On Space",
         }
     }
 }

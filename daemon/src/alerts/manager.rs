@@ -318,6 +318,7 @@ impl Manager {
                 .collect();
             let without = connected.iter().filter(|w| w.ytdlp_version.is_empty()).count();
             o.workers = (connected.len() as u64, without as u64);
+            o.spool = Some(self.deps.supervisor.spool());
         }
         // Database errors in the window: the counter now against its value at the window's start.
         let errors = self.deps.metrics.errors[database_index()].get();

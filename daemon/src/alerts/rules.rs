@@ -70,6 +70,8 @@ pub struct Observation {
     /// Database errors counted in the window, and the write probe's error if it failed.
     pub database_errors: u64,
     pub database_probe: Option<String>,
+    /// The spool's room for the next download, as the supervisor last measured it.
+    pub spool: Option<crate::supervisor::spool::SpoolStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -148,6 +150,26 @@ pub fn evaluate(o: &Observation, r: &Rules) -> Vec<Finding> {
         },
         details: "Database reads or writes are failing: check the disk, permissions and locks.".into(),
     });
+    if let Some(spool) = &o.spool {
+        use crate::supervisor::spool::mib;
+        out.push(Finding {
+            kind: AlertType::DiskSpaceLow,
+            firing: !spool.has_room(),
+            current: match (spool.free_bytes, &spool.error) {
+                (Some(free), _) => format!("{} free", mib(free)),
+                (None, Some(e)) => format!("unknown ({e})"),
+                (None, None) => "unknown".into(),
+            },
+            threshold: format!("{} free", mib(spool.required_bytes)),
+            affected: match o.queued {
+                Some(q) => format!("{q} tasks waiting; no new download starts"),
+                None => "no new download starts".into(),
+            },
+            details: "The filesystem of DOWNLOAD_DIR needs MAX_FILE_SIZE_MB for each running download and the \
+                      next, plus DOWNLOAD_MIN_FREE_MB. Free space there (df -h); nothing fails meanwhile."
+                .into(),
+        });
+    }
     if let Some((checkouts, payments)) = o.conversion {
         let rate = pct(payments, checkouts);
         out.push(Finding {
@@ -249,6 +271,46 @@ pub(crate) mod tests {
         o.database_errors = 0;
         o.database_probe = Some("database is locked".into());
         assert!(find(&o, AlertType::DatabaseIssues).firing);
+    }
+
+    #[test]
+    fn disk_space_low_fires_while_the_spool_has_no_room_for_the_next_download() {
+        use crate::supervisor::spool::SpoolStatus;
+        const MIB: u64 = 1024 * 1024;
+        let mut o = Observation {
+            queued: Some(3),
+            spool: Some(SpoolStatus {
+                free_bytes: Some(100 * MIB),
+                required_bytes: 562 * MIB,
+                error: None,
+            }),
+            ..Default::default()
+        };
+        let f = find(&o, AlertType::DiskSpaceLow);
+        assert!(f.firing);
+        assert_eq!(
+            (f.current.as_str(), f.threshold.as_str(), f.affected.as_str()),
+            (
+                "100 MiB free",
+                "562 MiB free",
+                "3 tasks waiting; no new download starts"
+            )
+        );
+        assert_eq!(AlertType::DiskSpaceLow.severity().as_str(), "critical");
+        o.spool = Some(SpoolStatus {
+            free_bytes: Some(562 * MIB),
+            required_bytes: 562 * MIB,
+            error: None,
+        });
+        assert!(!find(&o, AlertType::DiskSpaceLow).firing, "exactly enough is enough");
+        o.spool = Some(SpoolStatus {
+            free_bytes: None,
+            required_bytes: 562 * MIB,
+            error: Some("statvfs /var/cache/doradura: EACCES".into()),
+        });
+        let f = find(&o, AlertType::DiskSpaceLow);
+        assert!(f.firing, "a spool that cannot be measured takes no task");
+        assert!(f.current.contains("EACCES"), "{}", f.current);
     }
 
     #[test]

@@ -129,19 +129,35 @@ fn find_link(text: &str) -> Option<&str> {
     })
 }
 
-/// Refuses when the user's plan does not allow another request now.
-async fn check_limits(ctx: &Ctx, user_id: i64) -> Result<Result<plans::Plan, String>, super::HandlerError> {
+/// Refuses when the user's plan does not allow another request now. `press` is a format button pressed (a
+/// request about to be queued): only then does the cap on requests in flight apply, so a link sent while another
+/// download runs still gets its keyboard, to be pressed once that one ends.
+async fn check_limits(
+    ctx: &Ctx,
+    user_id: i64,
+    press: bool,
+) -> Result<Result<plans::Plan, String>, super::HandlerError> {
     let now_ms = crate::now_ms();
-    let (plan, (last, today)) = ctx
+    let (plan, usage) = ctx
         .database
         .call(move |c| {
+            let (last_request_ms, today) = store::usage(c, user_id, plans::day_start_ms(now_ms))?;
+            let active = if press {
+                Some(store::in_flight(c, user_id)?)
+            } else {
+                None
+            };
             Ok::<_, rusqlite::Error>((
                 users::plan(c, user_id, now_ms / 1000)?,
-                store::usage(c, user_id, plans::day_start_ms(now_ms))?,
+                plans::Usage {
+                    last_request_ms,
+                    today,
+                    active,
+                },
             ))
         })
         .await??;
-    Ok(plans::check(ctx.limits.of(plan), now_ms, last, today)
+    Ok(plans::check(ctx.limits.of(plan), now_ms, usage)
         .map(|()| plan)
         .map_err(|r| {
             ctx.metrics().rate_limited(plan);
@@ -160,7 +176,7 @@ pub async fn text(bot: Bot, msg: Message, ctx: Arc<Ctx>) -> HandlerResult {
         Ok(url) => url,
         Err(e) => return reply(&bot, &msg, format!("🚫 {e}")).await,
     };
-    if let Err(refusal) = check_limits(&ctx, user_id).await? {
+    if let Err(refusal) = check_limits(&ctx, user_id, false).await? {
         return reply(&bot, &msg, refusal).await;
     }
     let (format, quality) = ctx.database.call(move |c| users::defaults(c, user_id)).await??;
@@ -276,7 +292,7 @@ async fn choose(
     if prompt.used {
         return answer(bot, q, texts::ALREADY_REQUESTED, false).await;
     }
-    let plan = match check_limits(ctx, user_id).await? {
+    let plan = match check_limits(ctx, user_id, true).await? {
         Ok(plan) => plan,
         Err(refusal) => return answer(bot, q, &refusal, true).await,
     };
@@ -345,6 +361,22 @@ async fn choose(
     };
     delivery::start(bot.clone(), ctx.clone(), request, watch, Some(enqueued.position));
     Ok(())
+}
+
+/// Deletes the link prompts whose buttons have expired, and logs how many (run by the plan-expiry loop).
+pub(super) async fn prune_prompts(ctx: &Ctx) {
+    match ctx.database.call(|c| store::prune_prompts(c, crate::now_ms())).await {
+        Ok(Ok(0)) => tracing::debug!(pruned = 0, "no expired link prompts to prune"),
+        Ok(Ok(n)) => info!(pruned = n, "pruned expired link prompts"),
+        Ok(Err(e)) => {
+            ctx.metrics().error("database");
+            warn!(error = %e, "pruning expired link prompts failed");
+        }
+        Err(e) => {
+            ctx.metrics().error("database");
+            warn!(error = %e, "pruning expired link prompts failed");
+        }
+    }
 }
 
 /// Stops one user's request; the task itself is cancelled when nobody else waits for it.

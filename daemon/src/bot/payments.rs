@@ -308,11 +308,12 @@ pub async fn refunded(bot: Bot, msg: Message, ctx: Arc<Ctx>) -> HandlerResult {
     Ok(())
 }
 
-/// Every `every`: lapsed plans end, and their users are told.
+/// Every `every`: lapsed plans end, and their users are told; expired link prompts are pruned.
 pub async fn expiry_job(bot: Bot, ctx: Arc<Ctx>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
+        super::handlers::prune_prompts(&ctx).await;
         let lapsed = match ctx.database.call(|c| payments::expire(c, now_s())).await {
             Ok(Ok(l)) => l,
             _ => {

@@ -49,6 +49,15 @@ pub fn prompt(conn: &Connection, chat_id: i64, message_id: i32) -> rusqlite::Res
     .optional()
 }
 
+/// Deletes the prompts that have expired (`PROMPT_TTL_MS` old: their buttons answer "expired" anyway, used or
+/// not); returns how many.
+pub fn prune_prompts(conn: &Connection, now_ms: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM link_prompts WHERE created_at_ms <= ?1",
+        [now_ms.saturating_sub(PROMPT_TTL_MS)],
+    )
+}
+
 /// Marks a prompt used; `false` if it already was (a double press).
 pub fn use_prompt(conn: &Connection, chat_id: i64, message_id: i32) -> rusqlite::Result<bool> {
     Ok(conn.execute(
@@ -188,15 +197,35 @@ pub fn others_waiting(conn: &Connection, task_id: u64, except: i64) -> rusqlite:
     )
 }
 
-/// The user's last request time and how many requests they made since `since_ms` (cancelled and failed ones do
-/// not count against the quota).
+/// The user's last request time and how many of their requests since `since_ms` count toward the quota.
+///
+/// Every attempt that ran counts: a request counts while it waits (its task queued or running) and once
+/// delivered; a failed or cancelled one counts when its task had started (leased to a worker, so yt-dlp ran)
+/// by the time the request ended, whatever the error (`timeout`, `too_large`, `network`, ...). A request the
+/// task of which had not started when it ended (cancelled while queued, or its task cancelled from
+/// `doradurctl`) does not count; requests refused before anything was queued (a bad link, a full queue, the
+/// cap) never became rows. A request counts once, however many times the queue retried its task.
 pub fn usage(conn: &Connection, user_id: i64, since_ms: i64) -> rusqlite::Result<(Option<i64>, u32)> {
     conn.query_row(
         "SELECT (SELECT MAX(created_at_ms) FROM task_requests WHERE user_id = ?1),
-                (SELECT COUNT(*) FROM task_requests
-                  WHERE user_id = ?1 AND created_at_ms >= ?2 AND state IN ('waiting', 'delivered'))",
+                (SELECT COUNT(*) FROM task_requests r JOIN download_tasks t ON t.id = r.task_id
+                  WHERE r.user_id = ?1 AND r.created_at_ms >= ?2
+                    AND (r.state IN ('waiting', 'delivered')
+                         OR (r.state IN ('failed', 'cancelled')
+                             AND t.started_at_ms IS NOT NULL AND t.started_at_ms <= r.finished_at_ms)))",
         params![user_id, since_ms],
         |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
+/// The user's requests in flight: still waiting, their task queued or running. A request that shares a task
+/// with someone else's identical request counts for its own user like any other.
+pub fn in_flight(conn: &Connection, user_id: i64) -> rusqlite::Result<u32> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM task_requests r JOIN download_tasks t ON t.id = r.task_id
+          WHERE r.user_id = ?1 AND r.state = 'waiting' AND t.state IN ('queued', 'running')",
+        [user_id],
+        |r| r.get(0),
     )
 }
 
@@ -252,5 +281,95 @@ mod tests {
         finish_request(&c, ok, "delivered", None, 3_000).unwrap();
         assert_eq!(usage(&c, 7, 100).unwrap(), (Some(2_000), 1));
         assert_eq!(usage(&c, 8, 0).unwrap(), (None, 0));
+    }
+
+    fn start(c: &Connection, task: u64, at_ms: i64) {
+        c.execute(
+            "UPDATE download_tasks SET started_at_ms = ?2 WHERE id = ?1",
+            params![task, at_ms],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn every_attempt_that_ran_counts_toward_the_quota() {
+        let c = db();
+        let user = 7;
+        let req = |task: u64, at: i64| add_request(&c, task, user, 7, at as i32, 1, "mp3", "320k", at).unwrap();
+        // Failed after yt-dlp ran: a timeout, a file too large, a network error once retries were spent.
+        for error in ["timeout", "too_large", "network"] {
+            let t = task(&c, "failed");
+            start(&c, t, 1_100);
+            let r = req(t, 1_000);
+            finish_request(&c, r, "failed", Some(error), 2_000).unwrap();
+        }
+        assert_eq!(usage(&c, user, 0).unwrap().1, 3);
+        // Cancelled while downloading: it ran.
+        let t = task(&c, "cancelled");
+        start(&c, t, 1_100);
+        let r = req(t, 1_000);
+        finish_request(&c, r, "cancelled", Some("cancelled"), 1_500).unwrap();
+        assert_eq!(usage(&c, user, 0).unwrap().1, 4);
+        // Cancelled before it started: the task never ran, or ran only later for someone else.
+        let never = task(&c, "cancelled");
+        let r = req(never, 1_000);
+        finish_request(&c, r, "cancelled", Some("cancelled"), 1_500).unwrap();
+        let later = task(&c, "running");
+        start(&c, later, 1_600);
+        let r = req(later, 1_000);
+        finish_request(&c, r, "cancelled", Some("cancelled"), 1_500).unwrap();
+        // A request whose task was cancelled while queued (from doradurctl) and closed as failed.
+        let dropped = task(&c, "cancelled");
+        let r = req(dropped, 1_000);
+        finish_request(&c, r, "failed", Some("unknown"), 1_500).unwrap();
+        assert_eq!(usage(&c, user, 0).unwrap().1, 4);
+        // Waiting (queued or running) and delivered count, as before.
+        req(task(&c, "queued"), 1_000);
+        let done = task(&c, "done");
+        start(&c, done, 1_100);
+        let r = req(done, 1_000);
+        finish_request(&c, r, "delivered", None, 2_000).unwrap();
+        assert_eq!(usage(&c, user, 0).unwrap(), (Some(1_000), 6));
+        // Only since the day began, and only this user's.
+        assert_eq!(usage(&c, user, 1_001).unwrap().1, 0);
+        assert_eq!(usage(&c, user + 1, 0).unwrap().1, 0);
+    }
+
+    #[test]
+    fn in_flight_counts_the_users_waiting_requests_of_unfinished_tasks() {
+        let c = db();
+        let (queued, running, done) = (task(&c, "queued"), task(&c, "running"), task(&c, "done"));
+        assert_eq!(in_flight(&c, 7).unwrap(), 0);
+        add_request(&c, queued, 7, 7, 1, 1, "mp3", "320k", 0).unwrap();
+        add_request(&c, running, 7, 7, 2, 2, "mp3", "320k", 0).unwrap();
+        // Another user's request sharing the running task counts for that user only.
+        add_request(&c, running, 8, 8, 3, 3, "mp3", "320k", 0).unwrap();
+        assert_eq!((in_flight(&c, 7).unwrap(), in_flight(&c, 8).unwrap()), (2, 1));
+        // A file being sent (task done, request waiting) is no longer in flight; nor is a cancelled request
+        // whose task is still stopping.
+        add_request(&c, done, 7, 7, 4, 4, "mp3", "320k", 0).unwrap();
+        let r = add_request(&c, running, 7, 7, 5, 5, "mp3", "320k", 0).unwrap();
+        assert_eq!(in_flight(&c, 7).unwrap(), 3);
+        finish_request(&c, r, "cancelled", Some("cancelled"), 1).unwrap();
+        assert_eq!(in_flight(&c, 7).unwrap(), 2);
+        c.execute("UPDATE download_tasks SET state = 'failed' WHERE id = ?1", [queued])
+            .unwrap();
+        assert_eq!(in_flight(&c, 7).unwrap(), 1);
+    }
+
+    #[test]
+    fn prompts_older_than_their_ttl_are_pruned() {
+        let c = db();
+        let now = 10 * PROMPT_TTL_MS;
+        save_prompt(&c, 1, 1, 7, "https://a/old", 1, now - PROMPT_TTL_MS - 1).unwrap();
+        save_prompt(&c, 1, 2, 7, "https://a/edge", 1, now - PROMPT_TTL_MS).unwrap();
+        save_prompt(&c, 1, 3, 7, "https://a/new", 1, now - 1).unwrap();
+        use_prompt(&c, 1, 1).unwrap();
+        // Exactly as old as the TTL is expired already (see `handlers::choose`).
+        assert_eq!(prune_prompts(&c, now).unwrap(), 2);
+        assert!(prompt(&c, 1, 1).unwrap().is_none() && prompt(&c, 1, 2).unwrap().is_none());
+        assert!(prompt(&c, 1, 3).unwrap().is_some());
+        assert_eq!(prune_prompts(&c, now).unwrap(), 0, "nothing twice");
+        assert_eq!(prune_prompts(&c, now + PROMPT_TTL_MS).unwrap(), 1);
     }
 }

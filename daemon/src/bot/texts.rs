@@ -101,6 +101,26 @@ pub fn refusal(r: Refusal, plan: Plan) -> String {
             plan.title(),
             human(resets_in)
         ),
+        Refusal::Busy { max_active } => {
+            let more = match plan {
+                Plan::Free => "\nPremium and VIP run several at once: /plan",
+                Plan::Premium => "\nVIP runs more at once: /plan",
+                Plan::Vip => "",
+            };
+            let (what, limit) = if max_active == 1 {
+                ("a download on its way".to_string(), "one at a time".to_string())
+            } else {
+                (
+                    format!("{max_active} downloads on their way"),
+                    format!("{max_active} at a time"),
+                )
+            };
+            format!(
+                "🚧 You already have {what}, and the {} plan runs {limit}. Press again once one has arrived, or \
+                 stop one with /cancel.{more}",
+                plan.title()
+            )
+        }
     }
 }
 
@@ -254,7 +274,11 @@ fn limits_line(l: crate::plans::PlanLimits) -> String {
     } else {
         format!("{} a day", l.daily_quota)
     };
-    format!("{wait}, {quota}")
+    match l.max_active {
+        0 => format!("{wait}, {quota}"),
+        1 => format!("{wait}, {quota}, one at a time"),
+        n => format!("{wait}, {quota}, {n} at a time"),
+    }
 }
 
 /// `/plan`: the user's plan and the offers, with the prices that will be invoiced.
@@ -404,5 +428,36 @@ mod tests {
         };
         assert!(refusal(q, Plan::Premium).contains("your 10 downloads for today (Premium plan)"));
         assert!(refusal(q, Plan::Premium).contains("in 5 h 12 min"));
+        assert_eq!(
+            refusal(Refusal::Busy { max_active: 1 }, Plan::Free),
+            "🚧 You already have a download on its way, and the Free plan runs one at a time. Press again once one \
+             has arrived, or stop one with /cancel.\nPremium and VIP run several at once: /plan"
+        );
+        assert!(
+            refusal(Refusal::Busy { max_active: 3 }, Plan::Premium)
+                .starts_with("🚧 You already have 3 downloads on their way, and the Premium plan runs 3 at a time.")
+        );
+    }
+
+    #[test]
+    fn refusals_fit_a_callback_answer() {
+        // Telegram cuts an answerCallbackQuery text at 200 characters.
+        let long = Duration::from_secs(23 * 3600 + 59 * 60);
+        for plan in Plan::ALL {
+            for r in [
+                Refusal::Busy { max_active: 1000 },
+                Refusal::Quota {
+                    quota: 1_000_000,
+                    resets_in: long,
+                },
+                Refusal::Cooldown {
+                    wait: long,
+                    cooldown: long,
+                },
+            ] {
+                let text = refusal(r, plan);
+                assert!(text.chars().count() <= 200, "{}: {text}", text.chars().count());
+            }
+        }
     }
 }

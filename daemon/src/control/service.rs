@@ -6,8 +6,8 @@ use std::time::Instant;
 use doradura_proto::control_server::Control;
 use doradura_proto::{
     AlertsReply, AlertsRequest, CancelReply, CancelRequest, DownloadRequest, ListQueueReply, ListQueueRequest,
-    MetricsReply, MetricsRequest, QueueEntry, SilenceAlertReply, SilenceAlertRequest, StatusReply, StatusRequest,
-    TestAlertReply, TestAlertRequest, WorkerStatus,
+    MetricsReply, MetricsRequest, QueueEntry, SilenceAlertReply, SilenceAlertRequest, SpoolRoom, StatusReply,
+    StatusRequest, TestAlertReply, TestAlertRequest, WorkerStatus,
 };
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
@@ -53,6 +53,15 @@ impl Control for ControlService {
             schema_version: schema_version.as_ref().map_or(0, |v| *v),
             database_error: schema_version.err().unwrap_or_default(),
             metrics_address: self.metrics_address.clone(),
+            spool: Some({
+                let s = self.supervisor.spool();
+                SpoolRoom {
+                    has_room: s.has_room(),
+                    free_bytes: s.free_bytes.unwrap_or(0),
+                    required_bytes: s.required_bytes,
+                    error: s.error.unwrap_or_default(),
+                }
+            }),
             workers: workers
                 .into_iter()
                 .map(|w| WorkerStatus {

@@ -24,7 +24,7 @@ pub const WORKER_STATES: [&str; 7] = [
     "stopped",
 ];
 /// Bounded values of the `reason` label of worker restarts.
-pub const RESTART_REASONS: [&str; 7] = [
+pub const RESTART_REASONS: [&str; 8] = [
     "exit_code",
     "clean_exit",
     "signal",
@@ -32,6 +32,7 @@ pub const RESTART_REASONS: [&str; 7] = [
     "hello_timeout",
     "stream_closed",
     "spawn_failed",
+    "task_deadline",
 ];
 /// Bounded values of the `command` label.
 pub const COMMANDS: [&str; 12] = [
@@ -69,7 +70,7 @@ pub const PAYMENT_FAILURE_REASONS: [&str; 5] = [
     "wrong_amount",
     "internal",
 ];
-pub const ALERT_TYPES: [&str; 7] = [
+pub const ALERT_TYPES: [&str; 8] = [
     "HighErrorRate",
     "QueueBackup",
     "PaymentFailure",
@@ -77,11 +78,12 @@ pub const ALERT_TYPES: [&str; 7] = [
     "DatabaseIssues",
     "LowConversion",
     "HighRetryRate",
+    "DiskSpaceLow",
 ];
 pub const SEVERITIES: [&str; 2] = ["warning", "critical"];
 
 /// Every family name, in catalog order.
-pub const NAMES: [&str; 33] = [
+pub const NAMES: [&str; 35] = [
     "doradura_download_duration_seconds",
     "doradura_download_success_total",
     "doradura_download_failure_total",
@@ -105,6 +107,8 @@ pub const NAMES: [&str; 33] = [
     "doradura_workers",
     "doradura_worker_restarts_total",
     "doradura_ytdlp_up",
+    "doradura_spool_free_bytes",
+    "doradura_spool_required_bytes",
     "doradura_rate_limit_hits_total",
     "doradura_alerts_firing",
     "doradura_alerts_sent_total",
@@ -176,6 +180,9 @@ pub struct Metrics {
     pub workers: Vec<IntGauge>,
     pub worker_restarts: Vec<IntCounter>,
     pub ytdlp_up: IntGauge,
+    /// Free space on `DOWNLOAD_DIR`'s filesystem, and what starting one more task needs (see `supervisor::spool`).
+    pub spool_free_bytes: IntGauge,
+    pub spool_required_bytes: IntGauge,
     pub rate_limit_hits: Vec<IntCounter>,
     /// `[alert_type][severity]`.
     pub alerts_firing: Vec<Vec<IntGauge>>,
@@ -348,6 +355,23 @@ impl Metrics {
             &r,
             IntGauge::new("doradura_ytdlp_up", "1 when every connected worker can run yt-dlp.").expect("valid"),
         );
+        let spool_free_bytes = reg(
+            &r,
+            IntGauge::new(
+                "doradura_spool_free_bytes",
+                "Bytes free for the service on the filesystem of DOWNLOAD_DIR (0 when it cannot be read).",
+            )
+            .expect("valid"),
+        );
+        let spool_required_bytes = reg(
+            &r,
+            IntGauge::new(
+                "doradura_spool_required_bytes",
+                "Bytes the spool needs free to start one more task: MAX_FILE_SIZE_MB per running task and the new \
+                 one, plus DOWNLOAD_MIN_FREE_MB. Tasks wait in the queue while free is below it.",
+            )
+            .expect("valid"),
+        );
         let rate = counter_vec(
             &r,
             "doradura_rate_limit_hits_total",
@@ -430,6 +454,8 @@ impl Metrics {
             workers: each(&WORKER_STATES, |s| workers.with_label_values(&[s])),
             worker_restarts: each(&RESTART_REASONS, |s| restarts.with_label_values(&[s])),
             ytdlp_up,
+            spool_free_bytes,
+            spool_required_bytes,
             rate_limit_hits: each(&plans, |p| rate.with_label_values(&[p])),
             alerts_firing: each(&ALERT_TYPES, |a| {
                 each(&SEVERITIES, |s| firing.with_label_values(&[a, s]))

@@ -135,6 +135,11 @@ async fn health(State(s): State<HttpState>) -> Response {
     if bot == BotState::Connecting {
         failing.push("bot");
     }
+    // No room for the next download: tasks wait in the queue.
+    let spool = s.supervisor.spool();
+    if !spool.has_room() {
+        failing.push("spool");
+    }
     let body = json!({
         "status": if failing.is_empty() { "ok" } else { "unhealthy" },
         "failing": failing,
@@ -144,6 +149,12 @@ async fn health(State(s): State<HttpState>) -> Response {
         },
         "workers": {"ok": up > 0, "up": up, "total": workers.len()},
         "bot": {"ok": bot != BotState::Connecting, "state": bot.as_str()},
+        "spool": {
+            "ok": spool.has_room(),
+            "free_bytes": spool.free_bytes,
+            "required_bytes": spool.required_bytes,
+            "error": spool.error,
+        },
     });
     let code = if failing.is_empty() {
         StatusCode::OK

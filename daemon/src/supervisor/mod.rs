@@ -2,6 +2,7 @@
 //! and carries out the actions of the pure transition table in [`state`].
 
 pub mod spawn;
+pub mod spool;
 pub mod state;
 pub mod tasks;
 
@@ -21,6 +22,7 @@ use crate::db::Database;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::queue::Task;
+use spool::{SpoolPolicy, SpoolStatus};
 use state::{Action, Event, Exit, Slot, WorkerState};
 use std::sync::Arc;
 use tasks::Completion;
@@ -119,6 +121,8 @@ pub struct Supervisor {
     tracker: TaskTracker,
     /// How many slots have had a process say hello at least once.
     helloed: watch::Receiver<usize>,
+    /// The spool's room, as last measured.
+    spool: watch::Receiver<SpoolStatus>,
     workers: usize,
 }
 
@@ -129,6 +133,8 @@ impl Supervisor {
         let (helloed_tx, helloed) = watch::channel(0);
         let workers = config.workers as usize;
         let tracker = TaskTracker::new();
+        let spool_policy = SpoolPolicy::from_config(config);
+        let (spool_tx, spool) = watch::channel(spool_policy.assess(spool::free_bytes(&deps.spool), 0));
         let actor = Actor {
             slots: (0..workers).map(|_| SlotRuntime::default()).collect(),
             config: config.clone(),
@@ -149,12 +155,16 @@ impl Supervisor {
             next_poll: Instant::now(),
             cancel_pending: HashSet::new(),
             shutdown_waiters: Vec::new(),
+            spool_policy,
+            spool_tx,
+            spool_short: false,
         };
         tokio::spawn(actor.run(rx));
         Supervisor {
             tx,
             tracker,
             helloed,
+            spool,
             workers,
         }
     }
@@ -203,6 +213,11 @@ impl Supervisor {
 
     pub async fn cancel_running(&self, slot: u32, task: u64) {
         let _ = self.tx.send(Command::CancelRunning { slot, task }).await;
+    }
+
+    /// Whether the spool has room for one more task, as last measured (at least once a second).
+    pub fn spool(&self) -> SpoolStatus {
+        self.spool.borrow().clone()
     }
 
     /// The slots as they are now; `None` if the supervisor task is gone.
@@ -256,6 +271,11 @@ struct Actor {
     /// Cancels that arrived before the task's assignment did.
     cancel_pending: HashSet<u64>,
     shutdown_waiters: Vec<oneshot::Sender<()>>,
+    spool_policy: SpoolPolicy,
+    /// The spool's last measurement.
+    spool_tx: watch::Sender<SpoolStatus>,
+    /// A shortage of spool space is going on (its start and its end are logged once each).
+    spool_short: bool,
 }
 
 impl Actor {
@@ -304,7 +324,49 @@ impl Actor {
         if now >= self.next_poll {
             self.next_poll = now + DISPATCH_POLL;
             self.work_maybe = true;
+            // Also while every worker is busy, so that /health and the alert follow the disk.
+            self.measure_spool();
         }
+    }
+
+    /// Tasks held by workers or on their way to one: each may still write up to `MAX_FILE_SIZE_MB`.
+    fn running(&self) -> u64 {
+        self.slots
+            .iter()
+            .filter(|rt| rt.slot.task.is_some() || rt.leasing)
+            .count() as u64
+    }
+
+    /// Measures the spool's filesystem, publishes the result, and logs the start and the end of a shortage once
+    /// each. Returns the free bytes (0 when the filesystem could not be asked).
+    fn measure_spool(&mut self) -> u64 {
+        let running = self.running();
+        let free = spool::free_bytes(&self.completion.spool);
+        let status = self.spool_policy.assess(free, running);
+        let m = &self.completion.metrics;
+        m.spool_free_bytes
+            .set(i64::try_from(status.free_bytes.unwrap_or(0)).unwrap_or(i64::MAX));
+        m.spool_required_bytes
+            .set(i64::try_from(status.required_bytes).unwrap_or(i64::MAX));
+        match (self.spool_short, !status.has_room()) {
+            (false, true) => warn!(
+                spool = %self.completion.spool.display(),
+                running,
+                state = %status.describe(),
+                "the spool's filesystem is short of space: downloads wait in the queue until there is room \
+                 (MAX_FILE_SIZE_MB per running task and the next, plus DOWNLOAD_MIN_FREE_MB)"
+            ),
+            (true, false) => info!(state = %status.describe(), "the spool has room again: downloads resume"),
+            _ => {}
+        }
+        self.spool_short = !status.has_room();
+        let free = status.free_bytes.unwrap_or(0);
+        self.spool_tx.send_if_modified(|old| {
+            let changed = *old != status;
+            *old = status;
+            changed
+        });
+        free
     }
 
     fn on_command(&mut self, cmd: Command) {
@@ -413,10 +475,23 @@ impl Actor {
             return;
         }
         self.work_maybe = false;
+        let wanting = |rt: &SlotRuntime| {
+            matches!(rt.slot.state, WorkerState::Idle { .. }) && !rt.leasing && !rt.slot.shutting_down
+        };
+        if !self.slots.iter().any(wanting) {
+            return;
+        }
+        // Room in the spool first: without it tasks stay queued (the poll looks again within a second).
+        let free = self.measure_spool();
+        let mut room = self.spool_policy.room_for(free, self.running());
         for (id, rt) in self.slots.iter_mut().enumerate() {
-            if !matches!(rt.slot.state, WorkerState::Idle { .. }) || rt.leasing || rt.slot.shutting_down {
+            if !wanting(rt) {
                 continue;
             }
+            if room == 0 {
+                break;
+            }
+            room -= 1;
             rt.leasing = true;
             let generation = rt.generation;
             let db = self.completion.database.clone();
@@ -485,6 +560,16 @@ impl Actor {
                 max_bytes: self.config.max_file_size_mb * 1024 * 1024,
                 allow_private_hosts: self.config.allow_private_hosts,
                 allowed_hosts: self.config.allowed_hosts.clone(),
+                cookies_file: (self.config.ytdlp_cookies_file.as_deref())
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                upstream_proxy: (self.config.download_proxy.as_ref())
+                    .map(|p| p.expose().to_string())
+                    .unwrap_or_default(),
+                js_runtime: (self.config.ytdlp_js_runtime.as_deref())
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                extra_args: self.config.ytdlp_extra_args.clone(),
             })),
         };
         let rt = &self.slots[id];

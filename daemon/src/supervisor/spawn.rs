@@ -35,7 +35,7 @@ impl WorkerChild {
     }
 }
 
-/// Starts worker `id`: its own process group, SIGTERM when the supervisor dies, no systemd notify socket.
+/// Starts worker `id`: its own process group, SIGTERM when the supervisor dies, a minimal environment.
 pub fn spawn_worker(config: &Config, socket: &Path, id: u32) -> std::io::Result<WorkerChild> {
     let mut cmd = tokio::process::Command::new(&config.supervision.worker_path);
     cmd.arg("--id")
@@ -46,11 +46,11 @@ pub fn spawn_worker(config: &Config, socket: &Path, id: u32) -> std::io::Result<
         .arg(std::process::id().to_string())
         .arg("--ytdlp-path")
         .arg(&config.ytdlp_path)
+        // Workers run untrusted programs: they get none of the daemon's environment (the bot token, systemd's
+        // notify socket) beyond what finds those programs, and the log filter.
+        .env_clear()
+        .envs(std::env::vars_os().filter(|(k, _)| k == "PATH" || k == "TMPDIR"))
         .env("RUST_LOG", &config.log_filter)
-        // Only the daemon talks to systemd.
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("WATCHDOG_USEC")
-        .env_remove("WATCHDOG_PID")
         .stdin(Stdio::null())
         .process_group(0)
         .kill_on_drop(false);

@@ -24,6 +24,9 @@ pub enum RestartReason {
     StreamClosed,
     /// The executable could not be started at all.
     SpawnFailed,
+    /// Held its task past the supervisor's deadline (`DOWNLOAD_TIMEOUT` plus `TASK_DEADLINE_GRACE`) while still
+    /// answering pings; the supervisor killed it.
+    TaskDeadline,
 }
 
 impl RestartReason {
@@ -36,6 +39,7 @@ impl RestartReason {
             RestartReason::HelloTimeout => "hello_timeout",
             RestartReason::StreamClosed => "stream_closed",
             RestartReason::SpawnFailed => "spawn_failed",
+            RestartReason::TaskDeadline => "task_deadline",
         }
     }
 }
@@ -67,8 +71,12 @@ pub enum WorkerState {
     Starting { pid: u32, since: Instant },
     /// Connected and waiting for work.
     Idle { pid: u32, since: Instant },
-    /// Connected and running `Slot::task`.
-    Busy { pid: u32, since: Instant },
+    /// Connected and running `Slot::task`, which it was given at `assigned`.
+    Busy {
+        pid: u32,
+        since: Instant,
+        assigned: Instant,
+    },
     /// Asked to stop (shutdown) or killed (fault); waiting for the process to be reaped.
     Stopping { pid: u32, since: Instant, kill_sent: bool },
     /// Dead; the next start is due at `until`.
@@ -277,10 +285,14 @@ pub fn step(
         // Connected.
         (S::Idle { .. } | S::Busy { .. }, Event::Heard) => next.last_heard = Some(now),
         (S::Idle { pid, since }, Event::Assigned { task }) => {
-            next.state = S::Busy { pid, since };
+            next.state = S::Busy {
+                pid,
+                since,
+                assigned: now,
+            };
             next.task = Some(task);
         }
-        (S::Busy { pid, since }, Event::Released { task }) if slot.task == Some(task) => {
+        (S::Busy { pid, since, .. }, Event::Released { task }) if slot.task == Some(task) => {
             next.state = S::Idle { pid, since };
             next.task = None;
         }
@@ -295,6 +307,11 @@ pub fn step(
                 kill(&mut next, pid, now, Some(RestartReason::StreamClosed), &mut actions);
             } else if now.duration_since(heard) >= policy.heartbeat_timeout {
                 kill(&mut next, pid, now, Some(RestartReason::Heartbeat), &mut actions);
+            } else if let S::Busy { assigned, .. } = slot.state
+                && now.duration_since(assigned) >= policy.task_deadline
+            {
+                // It answers pings but keeps its task past the worker's own timeout and the grace: take it back.
+                kill(&mut next, pid, now, Some(RestartReason::TaskDeadline), &mut actions);
             }
         }
         // A dying process closes its stream and is reaped at about the same moment: give the exit the chance to
@@ -362,6 +379,7 @@ pub fn step(
                 Some(RestartReason::Heartbeat) => "killed: heartbeat timeout".to_string(),
                 Some(RestartReason::HelloTimeout) => "killed: no hello".to_string(),
                 Some(RestartReason::StreamClosed) => "killed: stream closed".to_string(),
+                Some(RestartReason::TaskDeadline) => "killed: task deadline".to_string(),
                 _ => exit.describe(),
             });
             if slot.shutting_down {
@@ -447,6 +465,8 @@ mod tests {
             stable_after: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
             ready_timeout: Duration::from_secs(60),
+            task_deadline_grace: Duration::from_secs(60),
+            task_deadline: Duration::from_secs(660),
         }
     }
 
@@ -679,6 +699,84 @@ mod tests {
         let (s, _) = run(&connected(10, t0), Event::Assigned { task: 7 }, t0);
         let (_, a) = run(&s, Event::Tick, t0 + Duration::from_secs(15));
         assert_eq!(a, vec![Action::KillGroup { pid: 10 }]);
+    }
+
+    /// A tick with a heartbeat just before it: only the task deadline can fire.
+    fn tick_alive(s: &Slot, at: Instant) -> (Slot, Vec<Action>) {
+        let (s, _) = run(s, Event::Heard, at);
+        run(&s, Event::Tick, at)
+    }
+
+    #[test]
+    fn a_busy_worker_that_answers_pings_but_holds_its_task_past_the_deadline_is_killed() {
+        let t0 = Instant::now();
+        let assigned = t0 + Duration::from_secs(10);
+        let (s, _) = run(&connected(10, t0), Event::Assigned { task: 7 }, assigned);
+        assert_eq!(
+            s.state,
+            WorkerState::Busy {
+                pid: 10,
+                since: t0,
+                assigned
+            }
+        );
+        // DOWNLOAD_TIMEOUT (600 s) plus the grace (60 s) is the policy's deadline: up to it, nothing.
+        let (s, a) = tick_alive(&s, assigned + Duration::from_secs(659));
+        assert!(a.is_empty(), "{a:?}");
+        assert_eq!(s.state.name(), "busy");
+        let (s, a) = tick_alive(&s, assigned + Duration::from_secs(660));
+        assert_eq!(a, vec![Action::KillGroup { pid: 10 }]);
+        assert_eq!(s.kill_reason, Some(RestartReason::TaskDeadline));
+        assert_eq!(s.task, Some(7), "still held until the process is reaped");
+        // One kill only, while the process is being reaped.
+        assert!(run(&s, Event::Tick, assigned + Duration::from_secs(661)).1.is_empty());
+        let (s, a) = run(&s, Event::Exited(Exit::Signal(9)), assigned + Duration::from_secs(661));
+        assert_eq!(
+            a[0],
+            Action::ReleaseTask { task: 7, counts: true },
+            "released like a crash"
+        );
+        assert!(matches!(
+            a[1],
+            Action::RestartScheduled {
+                reason: RestartReason::TaskDeadline,
+                ..
+            }
+        ));
+        assert_eq!(s.task, None);
+        assert_eq!(s.last_exit.as_deref(), Some("killed: task deadline"));
+        assert_eq!(RestartReason::TaskDeadline.as_str(), "task_deadline");
+    }
+
+    #[test]
+    fn the_task_deadline_runs_from_the_assignment_not_from_the_connection() {
+        let t0 = Instant::now();
+        // Idle for longer than the deadline: idle workers have none.
+        let (s, a) = tick_alive(&connected(10, t0), t0 + Duration::from_secs(1000));
+        assert!(a.is_empty());
+        let (s, _) = run(&s, Event::Assigned { task: 7 }, t0 + Duration::from_secs(1000));
+        let (s, a) = tick_alive(&s, t0 + Duration::from_secs(1001));
+        assert!(a.is_empty(), "{a:?}");
+        // A task reported in time, and the next one assigned: its own clock starts.
+        let (s, _) = run(&s, Event::Released { task: 7 }, t0 + Duration::from_secs(1600));
+        let (s, _) = run(&s, Event::Assigned { task: 8 }, t0 + Duration::from_secs(1650));
+        let (s, a) = tick_alive(&s, t0 + Duration::from_secs(2000));
+        assert!(a.is_empty(), "{a:?}");
+        let (_, a) = tick_alive(&s, t0 + Duration::from_secs(2310));
+        assert_eq!(a, vec![Action::KillGroup { pid: 10 }]);
+    }
+
+    #[test]
+    fn a_worker_stopping_for_shutdown_gets_the_shutdown_grace_not_the_task_deadline() {
+        let t0 = Instant::now();
+        let (s, _) = run(&connected(10, t0), Event::Assigned { task: 7 }, t0);
+        let (s, _) = run(&s, Event::Shutdown, t0 + Duration::from_secs(650));
+        // Past the task deadline, inside the shutdown grace: the shutdown decides, and the attempt is not charged.
+        assert!(run(&s, Event::Tick, t0 + Duration::from_secs(670)).1.is_empty());
+        let (s, a) = run(&s, Event::Tick, t0 + Duration::from_secs(680));
+        assert_eq!(a, vec![Action::KillGroup { pid: 10 }]);
+        let (_, a) = run(&s, Event::Exited(Exit::Signal(9)), t0 + Duration::from_secs(680));
+        assert_eq!(a, vec![Action::ReleaseTask { task: 7, counts: false }]);
     }
 
     #[test]

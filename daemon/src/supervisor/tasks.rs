@@ -46,6 +46,29 @@ pub fn purge_spool(spool: &Path) -> std::io::Result<usize> {
     Ok(removed)
 }
 
+/// The file a worker reported for a task whose directory is `dir`, if it may be handed on: a regular file below
+/// `dir`, named without `..` components, with no symbolic link anywhere on its path (the directory itself
+/// included), so that its canonical path is the path itself. `dir` is canonical (the spool is canonicalised at
+/// start-up). Says why not otherwise.
+pub fn result_file(dir: &Path, reported: &str) -> Result<PathBuf, &'static str> {
+    use std::path::Component;
+    let path = Path::new(reported);
+    let rel = path.strip_prefix(dir).map_err(|_| "outside the task directory")?;
+    if rel.as_os_str().is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Err("not a plain path below the task directory");
+    }
+    let canonical = std::fs::canonicalize(path).map_err(|_| "missing")?;
+    if canonical != path {
+        // A symlink somewhere: the file, a directory below the task's, or the task directory itself.
+        return Err("reached through a symbolic link");
+    }
+    match std::fs::symlink_metadata(&canonical) {
+        Ok(m) if m.file_type().is_file() => Ok(canonical),
+        Ok(_) => Err("not a regular file"),
+        Err(_) => Err("missing"),
+    }
+}
+
 fn remove_dir(dir: &Path) {
     if let Err(e) = std::fs::remove_dir_all(dir)
         && e.kind() != std::io::ErrorKind::NotFound
@@ -69,19 +92,27 @@ impl Completion {
         let dir = task_dir(&self.spool, id);
         let now = crate::now_ms();
         if r.ok {
-            let path = PathBuf::from(&r.file_path);
-            // The worker may only hand over a file inside the directory it was given.
-            if !path.starts_with(&dir) || !path.is_file() {
-                error!(worker, task = id, path = %path.display(), "a worker reported a file outside its task directory");
-                return self
-                    .failed(
-                        id,
-                        ErrorType::Unknown,
-                        "the worker reported an invalid file".into(),
-                        None,
-                    )
-                    .await;
-            }
+            // The worker may only hand over a regular file inside the directory it was given.
+            let path = match result_file(&dir, &r.file_path) {
+                Ok(path) => path,
+                Err(why) => {
+                    error!(
+                        worker,
+                        task = id,
+                        path = %doradura_proto::text::clean(&r.file_path),
+                        why,
+                        "a worker reported a file that is not a regular file inside its task directory; refused"
+                    );
+                    return self
+                        .failed(
+                            id,
+                            ErrorType::Unknown,
+                            "the worker reported an invalid file".into(),
+                            None,
+                        )
+                        .await;
+                }
+            };
             let success = Success {
                 bytes: r.bytes,
                 title: r.title.clone(),
@@ -225,6 +256,87 @@ fn cancelled() -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A canonical spool with task 1's directory holding `media.mp3`, and a secret file outside it.
+    fn spool() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
+        let dir = task_dir(&root.join("spool"), 1);
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("media.mp3"), b"audio").unwrap();
+        std::fs::write(dir.join("sub/media.mp4"), b"video").unwrap();
+        let secret = root.join("secret");
+        std::fs::write(&secret, b"token").unwrap();
+        (tmp, dir, secret)
+    }
+
+    fn at(dir: &Path, rel: &str) -> String {
+        format!("{}/{rel}", dir.display())
+    }
+
+    #[test]
+    fn a_plain_file_inside_the_task_directory_is_accepted() {
+        let (_tmp, dir, _) = spool();
+        assert_eq!(result_file(&dir, &at(&dir, "media.mp3")), Ok(dir.join("media.mp3")));
+        assert_eq!(
+            result_file(&dir, &at(&dir, "sub/media.mp4")),
+            Ok(dir.join("sub/media.mp4"))
+        );
+    }
+
+    #[test]
+    fn dot_dot_components_are_refused_even_when_they_land_inside() {
+        let (_tmp, dir, secret) = spool();
+        // `starts_with` on the raw path let this one through: it names the secret outside the directory.
+        let escape = at(&dir, "../../secret");
+        assert!(Path::new(&escape).starts_with(&dir) && Path::new(&escape).is_file());
+        assert_eq!(std::fs::canonicalize(&escape).unwrap(), secret);
+        assert_eq!(
+            result_file(&dir, &escape),
+            Err("not a plain path below the task directory")
+        );
+        assert!(result_file(&dir, &at(&dir, "sub/../media.mp3")).is_err());
+        // A `.` names the same place: it changes nothing.
+        assert_eq!(result_file(&dir, &at(&dir, "./media.mp3")), Ok(dir.join("media.mp3")));
+        assert_eq!(
+            result_file(&dir, &secret.display().to_string()),
+            Err("outside the task directory")
+        );
+        assert!(result_file(&dir, "media.mp3").is_err(), "relative");
+    }
+
+    #[test]
+    fn symbolic_links_are_refused_wherever_they_are() {
+        use std::os::unix::fs::symlink;
+        let (_tmp, dir, secret) = spool();
+        // The file itself a link to a file outside.
+        symlink(&secret, dir.join("link.mp3")).unwrap();
+        assert_eq!(
+            result_file(&dir, &at(&dir, "link.mp3")),
+            Err("reached through a symbolic link")
+        );
+        // Even a link to a file inside.
+        symlink(dir.join("media.mp3"), dir.join("inner.mp3")).unwrap();
+        assert!(result_file(&dir, &at(&dir, "inner.mp3")).is_err());
+        // A directory below the task's that links outside.
+        symlink(secret.parent().unwrap(), dir.join("out")).unwrap();
+        assert!(result_file(&dir, &at(&dir, "out/secret")).is_err());
+        // The task directory itself replaced by a link.
+        let moved = dir.with_file_name("elsewhere");
+        std::fs::rename(&dir, &moved).unwrap();
+        symlink(&moved, &dir).unwrap();
+        assert!(result_file(&dir, &at(&dir, "media.mp3")).is_err());
+    }
+
+    #[test]
+    fn the_directory_itself_missing_files_and_non_files_are_refused() {
+        let (_tmp, dir, _) = spool();
+        assert!(result_file(&dir, &dir.display().to_string()).is_err());
+        assert_eq!(result_file(&dir, &at(&dir, "sub")), Err("not a regular file"));
+        assert_eq!(result_file(&dir, &at(&dir, "nothing.mp3")), Err("missing"));
+        nix::unistd::mkfifo(&dir.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        assert_eq!(result_file(&dir, &at(&dir, "fifo")), Err("not a regular file"));
+    }
 
     #[test]
     fn purge_touches_only_task_directories() {
