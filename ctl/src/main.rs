@@ -1,6 +1,7 @@
 //! doradurctl: the command-line client of doradurad's control socket.
 
 mod commands;
+mod manpage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +64,29 @@ enum Command {
         #[command(subcommand)]
         action: Option<AlertsAction>,
     },
+    /// The private yt-dlp kept current by doradura-ytdlp-update.timer: its releases, and a rollback (works on the
+    /// files in /var/lib/doradura/yt-dlp, without the daemon).
+    Ytdlp {
+        #[command(subcommand)]
+        action: YtdlpAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum YtdlpAction {
+    /// The current and previous releases: versions, release dates and ages, and the versions rolled back.
+    Status {
+        /// The updater's base directory.
+        #[arg(long, value_name = "DIR", default_value = commands::ytdlp::DEFAULT_DIR)]
+        dir: PathBuf,
+    },
+    /// Make the previous release current again (atomically; the one left becomes previous, and the updater does
+    /// not install its version again). The next download uses it; no restart is needed.
+    Rollback {
+        /// The updater's base directory.
+        #[arg(long, value_name = "DIR", default_value = commands::ytdlp::DEFAULT_DIR)]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,12 +127,23 @@ fn main() -> ExitCode {
             clap_complete::generate(*shell, &mut Cli::command(), "doradurctl", &mut out);
             Some(Ok(out))
         }
-        Command::Man => {
-            let mut out = Vec::new();
-            Some(clap_mangen::Man::new(Cli::command()).render(&mut out).map(|()| out))
-        }
+        Command::Man => Some(manpage::render(Cli::command())),
         _ => None,
     };
+    // Files on this machine, not the daemon: a rollback must work while the daemon is down.
+    if let Command::Ytdlp { action } = &cli.command {
+        let done = match action {
+            YtdlpAction::Status { dir } => commands::ytdlp::status_command(dir, cli.json),
+            YtdlpAction::Rollback { dir } => commands::ytdlp::rollback_command(dir, cli.json),
+        };
+        return match done {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("doradurctl: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(page) = local {
         use std::io::Write;
         return match page.and_then(|p| std::io::stdout().write_all(&p)) {
@@ -146,7 +181,9 @@ fn main() -> ExitCode {
                 }
                 Some(AlertsAction::Test { alert_type }) => commands::alerts::test(channel, alert_type, cli.json).await,
             },
-            Command::Completions { .. } | Command::Man => unreachable!("answered without the daemon"),
+            Command::Completions { .. } | Command::Man | Command::Ytdlp { .. } => {
+                unreachable!("answered without the daemon")
+            }
         }
     });
     match result {

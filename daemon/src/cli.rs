@@ -1,6 +1,7 @@
 //! Command-line flags. Each flag overrides the environment variable of the same name.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use clap::Parser;
 
@@ -12,9 +13,14 @@ pub struct Cli {
     /// TOML config file (default: /etc/doradura/doradura.toml when present).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Resolve and validate the configuration, print it, and exit.
+    /// Resolve and validate the configuration, print it, and exit. Without --env-file it reads the packaged
+    /// /etc/doradura/doradura.env when present, as the service does.
     #[arg(long)]
     pub check_config: bool,
+    /// An environment file (NAME=value lines, as systemd's EnvironmentFile=), read under the real environment:
+    /// a variable set in the environment wins over the file.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
     /// Print this manual page (roff) and exit.
     #[arg(long, exclusive = true)]
     pub man: bool,
@@ -47,12 +53,10 @@ pub struct Cli {
     pub log: Option<String>,
 }
 
-/// The manual page, doradurad(8).
+/// The manual page, doradurad(8): the flags, and the sections of `crate::manpage` (ENVIRONMENT from `.env.example`).
 pub fn man_page() -> std::io::Result<Vec<u8>> {
     use clap::CommandFactory;
-    let mut out = Vec::new();
-    clap_mangen::Man::new(Cli::command()).section("8").render(&mut out)?;
-    Ok(out)
+    crate::manpage::render(Cli::command())
 }
 
 impl Cli {
@@ -72,5 +76,128 @@ impl Cli {
         .into_iter()
         .filter_map(|(var, value)| value.clone().map(|v| (var, v)))
         .collect()
+    }
+}
+
+/// The packaged service's environment file: the unit's `EnvironmentFile=`.
+pub const PACKAGED_ENV_FILE: &str = "/etc/doradura/doradura.env";
+
+/// What the unit gives the service besides its environment file (`StateDirectory=` and friends), assumed when
+/// `--check-config` reads the packaged file, so that it prints the paths the service uses.
+pub const UNIT_DIRECTORIES: [(&str, &str); 3] = [
+    ("STATE_DIRECTORY", "/var/lib/doradura"),
+    ("CACHE_DIRECTORY", "/var/cache/doradura"),
+    ("RUNTIME_DIRECTORY", "/run/doradura"),
+];
+
+/// The environment file to read: `--env-file`, else for `--check-config` the packaged one when it exists. A
+/// packaged file that exists but cannot be read is an error, not a reason to print defaults.
+pub fn env_file(cli: &Cli, packaged: &Path) -> Result<Option<PathBuf>, String> {
+    if let Some(f) = &cli.env_file {
+        return Ok(Some(f.clone()));
+    }
+    if !cli.check_config {
+        return Ok(None);
+    }
+    match std::fs::metadata(packaged) {
+        Ok(_) => Ok(Some(packaged.to_path_buf())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!(
+            "cannot read {} ({e}); run as root or a member of the doradura group, or name a file with --env-file",
+            packaged.display()
+        )),
+    }
+}
+
+/// The environment the configuration is resolved from, lowest first: `./.env` (development), then the
+/// environment file, then (when that file is the packaged one and `--check-config` reads it) the unit's
+/// directories, then the process environment, which wins, as systemd's `Environment=` lines would.
+pub fn environment(
+    env_file: Option<&Path>,
+    unit: bool,
+    process: impl Iterator<Item = (String, String)>,
+) -> Result<HashMap<String, String>, String> {
+    let mut env: HashMap<String, String> = dotenvy::from_path_iter(".env")
+        .map(|iter| iter.filter_map(Result::ok).collect())
+        .unwrap_or_default();
+    if let Some(path) = env_file {
+        env.extend(read_env_file(path)?);
+        if unit {
+            env.extend(UNIT_DIRECTORIES.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        }
+    }
+    env.extend(process);
+    Ok(env)
+}
+
+/// `NAME=value` lines of an environment file (comments, blank lines and quotes as in `.env.example`).
+pub fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, String> {
+    let cannot = |e: &dyn std::fmt::Display| format!("cannot read the environment file {}: {e}", path.display());
+    dotenvy::from_path_iter(path)
+        .map_err(|e| cannot(&e))?
+        .map(|item| item.map_err(|e| cannot(&e)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::parse_from(std::iter::once("doradurad").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_packaged_file_is_the_default_only_for_check_config_and_only_when_present() {
+        let dir = tempfile::tempdir().unwrap();
+        let packaged = dir.path().join("doradura.env");
+        assert_eq!(env_file(&cli(&["--check-config"]), &packaged), Ok(None));
+        std::fs::write(&packaged, "WORKERS=3\n").unwrap();
+        assert_eq!(
+            env_file(&cli(&["--check-config"]), &packaged),
+            Ok(Some(packaged.clone()))
+        );
+        assert_eq!(env_file(&cli(&[]), &packaged), Ok(None));
+        let other = dir.path().join("other.env");
+        let given = cli(&["--check-config", "--env-file", other.to_str().unwrap()]);
+        assert_eq!(env_file(&given, &packaged), Ok(Some(other.clone())));
+        // Something that is there but cannot be examined is an error, not a reason to print defaults.
+        let through_a_file = packaged.join("doradura.env");
+        let err = env_file(&cli(&["--check-config"]), &through_a_file).unwrap_err();
+        assert!(err.contains("--env-file"), "{err}");
+    }
+
+    #[test]
+    fn the_real_environment_wins_over_the_file_which_wins_over_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("doradura.env");
+        std::fs::write(&file, "# a comment\nWORKERS=3\nMETRICS_PORT=9464\nRUST_LOG=\"debug\"\n").unwrap();
+        let process = [("WORKERS".to_string(), "5".to_string())];
+        let env = environment(Some(&file), false, process.into_iter()).unwrap();
+        assert_eq!(env["WORKERS"], "5");
+        assert_eq!(env["METRICS_PORT"], "9464");
+        assert_eq!(env["RUST_LOG"], "debug");
+        assert!(!env.contains_key("STATE_DIRECTORY"));
+        let unit = environment(Some(&file), true, std::iter::empty()).unwrap();
+        assert_eq!(unit["STATE_DIRECTORY"], "/var/lib/doradura");
+        let missing = environment(Some(&dir.path().join("nope.env")), false, std::iter::empty()).unwrap_err();
+        assert!(missing.contains("nope.env"), "{missing}");
+    }
+
+    #[test]
+    fn the_unit_directories_are_those_of_the_shipped_unit() {
+        let unit =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../systemd/doradura.service")).unwrap();
+        for line in [
+            "StateDirectory=doradura",
+            "CacheDirectory=doradura",
+            "RuntimeDirectory=doradura",
+        ] {
+            assert!(unit.lines().any(|l| l == line), "{line}");
+        }
+        assert!(
+            unit.lines()
+                .any(|l| l == format!("EnvironmentFile=-{PACKAGED_ENV_FILE}"))
+        );
     }
 }

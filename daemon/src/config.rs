@@ -141,6 +141,8 @@ pub struct AlertSettings {
     pub conversion_threshold: f64,
     pub conversion_min_checkouts: u64,
     pub ytdlp_failures: u32,
+    /// `ALERT_YTDLP_MAX_AGE_DAYS`: YtdlpOutdated fires when the oldest worker's yt-dlp release is older.
+    pub ytdlp_max_age_days: u32,
     pub throttle_error_rate: Duration,
     pub throttle_queue: Duration,
     pub throttle_other: Duration,
@@ -380,6 +382,16 @@ fn js_runtime(path: &str) -> Result<String, String> {
     }
 }
 
+/// The virtualenv `doradura-ytdlp-update.service` keeps current; `doradurctl ytdlp rollback` swaps it back.
+pub const YTDLP_VENV: &str = "/var/lib/doradura/yt-dlp";
+
+/// `YTDLP_PATH`'s default: the updater's virtualenv when it holds a yt-dlp (`YTDLP_VENV/current/bin/yt-dlp`), else
+/// `yt-dlp` on `PATH`. `exists` is asked about the virtualenv's file (a parameter, so tests need no such file).
+pub fn default_ytdlp_path(exists: impl Fn(&Path) -> bool) -> PathBuf {
+    let venv = Path::new(YTDLP_VENV).join("current/bin/yt-dlp");
+    if exists(&venv) { venv } else { PathBuf::from("yt-dlp") }
+}
+
 /// Words split as a shell would, each option on yt-dlp's allow-list.
 fn extra_args(text: &str) -> Result<Vec<String>, String> {
     let words = shlex::split(text).ok_or_else(|| "unbalanced quotes".to_string())?;
@@ -423,6 +435,7 @@ const FILE_KEYS: &[&str] = &[
     "alert_conversion_threshold",
     "alert_conversion_min_checkouts",
     "alert_ytdlp_failures",
+    "alert_ytdlp_max_age_days",
     "alert_throttle_error_rate",
     "alert_throttle_queue",
     "alert_throttle",
@@ -598,7 +611,7 @@ impl Config {
             database_path: path("DATABASE_PATH", state_dir.join("doradura.db")),
             control_socket: path("CONTROL_SOCKET", runtime_dir.join("control.sock")),
             workers: l.int("WORKERS", "a whole number from 1 to 64", 2, 1, 64)?,
-            ytdlp_path: path("YTDLP_PATH", PathBuf::from("yt-dlp")),
+            ytdlp_path: path("YTDLP_PATH", default_ytdlp_path(|p| p.is_file())),
             download_dir: path("DOWNLOAD_DIR", cache_dir),
             download_timeout,
             max_file_size_mb: l.int("MAX_FILE_SIZE_MB", "megabytes from 1 to 2000", 50, 1, 2000)?,
@@ -614,13 +627,12 @@ impl Config {
                 })
                 .unwrap_or_default(),
             ytdlp_cookies_file: l.checked("YTDLP_COOKIES_FILE", readable_file)?.map(PathBuf::from),
-            download_proxy: l.parse(
-                "DOWNLOAD_PROXY",
-                &[],
-                doradura_proto::proxy_url::EXPECTED,
-                || None,
-                |s| doradura_proto::proxy_url::ProxyUrl::parse(s).map(|_| Some(Secret(s.to_string()))),
-            )?,
+            // `checked`, not `parse`: a refusal must not print the value, which may hold the proxy's password.
+            download_proxy: l.checked("DOWNLOAD_PROXY", |s| {
+                doradura_proto::proxy_url::ProxyUrl::parse(s)
+                    .map(|_| Secret(s.to_string()))
+                    .ok_or_else(|| format!("expected {}", doradura_proto::proxy_url::EXPECTED))
+            })?,
             ytdlp_js_runtime: l.checked("YTDLP_JS_RUNTIME", js_runtime)?.map(PathBuf::from),
             ytdlp_extra_args: l.checked("YTDLP_EXTRA_ARGS", extra_args)?.unwrap_or_default(),
             metrics_enabled: l.bool("METRICS_ENABLED", true)?,
@@ -677,6 +689,13 @@ impl Config {
                     1_000_000,
                 )?,
                 ytdlp_failures: l.int("ALERT_YTDLP_FAILURES", "a whole number from 1 to 1000", 3, 1, 1000)?,
+                ytdlp_max_age_days: l.int(
+                    "ALERT_YTDLP_MAX_AGE_DAYS",
+                    "a whole number of days from 1 to 3650",
+                    60,
+                    1,
+                    3650,
+                )?,
                 throttle_error_rate: l.seconds(
                     "ALERT_THROTTLE_ERROR_RATE",
                     "whole seconds from 0 to 604800",
@@ -826,6 +845,7 @@ impl Config {
             ("ALERT_CONVERSION_THRESHOLD", a.conversion_threshold.to_string()),
             ("ALERT_CONVERSION_MIN_CHECKOUTS", a.conversion_min_checkouts.to_string()),
             ("ALERT_YTDLP_FAILURES", a.ytdlp_failures.to_string()),
+            ("ALERT_YTDLP_MAX_AGE_DAYS", a.ytdlp_max_age_days.to_string()),
             ("ALERT_THROTTLE_ERROR_RATE", secs(a.throttle_error_rate)),
             ("ALERT_THROTTLE_QUEUE", secs(a.throttle_queue)),
             ("ALERT_THROTTLE", secs(a.throttle_other)),
@@ -1004,6 +1024,25 @@ mod tests {
     }
 
     #[test]
+    fn yt_dlp_defaults_to_the_updaters_virtualenv_when_it_holds_one() {
+        assert_eq!(
+            default_ytdlp_path(|p| p == Path::new("/var/lib/doradura/yt-dlp/current/bin/yt-dlp")),
+            PathBuf::from("/var/lib/doradura/yt-dlp/current/bin/yt-dlp")
+        );
+        assert_eq!(default_ytdlp_path(|_| false), PathBuf::from("yt-dlp"));
+        // A value given wins, and the age limit has its default and bounds.
+        let c = Config::resolve_with_file(&Flags::new(), &env(&[("YTDLP_PATH", "/opt/yt-dlp")]), &file(&[])).unwrap();
+        assert_eq!(c.ytdlp_path, PathBuf::from("/opt/yt-dlp"));
+        assert_eq!(c.alerts.ytdlp_max_age_days, 60);
+        let e = env(&[("ALERT_YTDLP_MAX_AGE_DAYS", "0")]);
+        let err = Config::resolve_with_file(&Flags::new(), &e, &file(&[])).unwrap_err();
+        assert!(err.to_string().contains("ALERT_YTDLP_MAX_AGE_DAYS"), "{err}");
+        let e = env(&[("ALERT_YTDLP_MAX_AGE_DAYS", "30")]);
+        let c = Config::resolve_with_file(&Flags::new(), &e, &file(&[])).unwrap();
+        assert_eq!(c.alerts.ytdlp_max_age_days, 30);
+    }
+
+    #[test]
     fn env_example_documents_every_setting_and_resolves() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../.env.example");
         let text = std::fs::read_to_string(path).unwrap();
@@ -1042,6 +1081,15 @@ mod tests {
             shown["YTDLP_EXTRA_ARGS"],
             "--impersonate chrome -S 'res:720,codec:h264'"
         );
+        // A proxy URL that does not parse is refused without echoing it: it may hold a password.
+        let bad_proxy = Config::resolve_with_file(
+            &Flags::new(),
+            &env(&[("DOWNLOAD_PROXY", "http://u:p#ss@proxy.example:1/x")]),
+            &file(&[]),
+        )
+        .unwrap_err();
+        assert_eq!(bad_proxy.variable(), Some("DOWNLOAD_PROXY"));
+        assert!(!bad_proxy.to_string().contains("p#ss"), "{bad_proxy}");
         let refused = Config::resolve_with_file(&Flags::new(), &env(&[("YTDLP_EXTRA_ARGS", "-o /etc/x")]), &file(&[]))
             .unwrap_err();
         assert_eq!(refused.variable(), Some("YTDLP_EXTRA_ARGS"));

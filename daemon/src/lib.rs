@@ -12,6 +12,7 @@ pub mod db;
 pub mod downloads;
 pub mod hub;
 pub mod logging;
+pub mod manpage;
 pub mod metrics;
 pub mod notify;
 pub mod payments;
@@ -62,11 +63,49 @@ pub enum DaemonError {
     },
     #[error("cannot recover the queue: {0}")]
     Recover(rusqlite::Error),
-    #[error("cannot bind the metrics server on {addr} (check METRICS_BIND and METRICS_PORT): {source}")]
+    #[error(
+        "cannot bind the metrics server on {addr} (METRICS_BIND={ip}, METRICS_PORT={port}): {source}. {advice}",
+        ip = addr.ip(),
+        port = addr.port(),
+        advice = bind_advice(addr, source)
+    )]
     MetricsBind {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+}
+
+impl DaemonError {
+    /// A problem of the configuration or the host's setup that a restart cannot fix: the daemon exits with 78
+    /// (`EX_CONFIG`), which the unit's `RestartPreventExitStatus=78` does not restart.
+    pub fn is_config(&self) -> bool {
+        matches!(self, DaemonError::MetricsBind { .. })
+    }
+}
+
+/// What to do about a metrics address that cannot be bound.
+fn bind_advice(addr: &std::net::SocketAddr, e: &std::io::Error) -> String {
+    let port = addr.port();
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "Another program listens on port {port}{prometheus}: set METRICS_PORT to a free port in \
+             /etc/doradura/doradura.env (the package's file sets 9464, which deploy/prometheus/prometheus.yml \
+             scrapes) or METRICS_ENABLED=false; `ss -ltnp 'sport = :{port}'` shows who holds it",
+            prometheus = if port == 9090 {
+                " (9090 is Prometheus's own port)"
+            } else {
+                ""
+            },
+        ),
+        std::io::ErrorKind::AddrNotAvailable => format!(
+            "{} is not an address of this host: set METRICS_BIND to one (127.0.0.1 by default, 0.0.0.0 for all)",
+            addr.ip()
+        ),
+        std::io::ErrorKind::PermissionDenied => {
+            format!("port {port} needs privileges the service does not have: set METRICS_PORT to 1024 or above")
+        }
+        _ => "Check METRICS_BIND and METRICS_PORT".to_string(),
+    }
 }
 
 /// Milliseconds since the Unix epoch: the queue's clock.
@@ -124,10 +163,11 @@ pub async fn run(
             .await?
             .map_err(DaemonError::Recover)?;
     }
-    let bot_status = Arc::new(BotStatus::default());
+    let bot_status = Arc::new(BotStatus::with_gauge(metrics.bot_connected.clone()));
     bot_status.set(if config.bot_token.is_some() {
         BotState::Connecting
     } else {
+        metrics.bot_disabled();
         BotState::Disabled
     });
     let http = match config.metrics_enabled {

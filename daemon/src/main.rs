@@ -1,8 +1,9 @@
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
-use doradurad::cli::Cli;
+use doradurad::cli::{self, Cli};
 use doradurad::{Config, logging};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -11,17 +12,17 @@ use tracing::{error, info};
 /// `EX_CONFIG` from sysexits.h: systemd's `RestartPreventExitStatus=78` keeps a bad config from restart loops.
 const EXIT_CONFIG: u8 = 78;
 
-/// The process environment, with `./.env` (development) underneath it.
-fn environment() -> HashMap<String, String> {
-    let mut env: HashMap<String, String> = dotenvy::from_path_iter(".env")
-        .map(|iter| iter.filter_map(Result::ok).collect())
-        .unwrap_or_default();
-    env.extend(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))));
-    env
+/// The process environment, with the environment file (`--env-file`, or the packaged one for `--check-config`)
+/// and `./.env` (development) underneath it.
+fn environment(env_file: Option<&Path>, check_config: bool) -> Result<HashMap<String, String>, String> {
+    let process = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    let unit = check_config && env_file == Some(Path::new(cli::PACKAGED_ENV_FILE));
+    cli::environment(env_file, unit, process)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let env_file: Option<PathBuf>;
     if cli.man {
         use std::io::Write;
         return match doradurad::cli::man_page().and_then(|m| std::io::stdout().write_all(&m)) {
@@ -30,7 +31,27 @@ fn main() -> ExitCode {
         };
     }
     let flags = cli.flag_values();
-    let env = environment();
+    let env = match cli::env_file(&cli, Path::new(cli::PACKAGED_ENV_FILE))
+        .and_then(|file| Ok((environment(file.as_deref(), cli.check_config)?, file)))
+    {
+        Ok((env, file)) => {
+            if cli.check_config {
+                match &file {
+                    Some(f) => eprintln!(
+                        "doradurad: environment file {} (the environment wins over it)",
+                        f.display()
+                    ),
+                    None => eprintln!("doradurad: no environment file ({} is absent)", cli::PACKAGED_ENV_FILE),
+                }
+            }
+            env_file = file;
+            env
+        }
+        Err(e) => {
+            eprintln!("doradurad: configuration error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     let config = match Config::resolve(&flags, &env, cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -69,7 +90,9 @@ fn main() -> ExitCode {
         let (reloads_tx, reloads) = tokio::sync::watch::channel(config.clone());
         tokio::spawn(handle_signals(signals, shutdown.clone(), move || {
             // SIGHUP: re-read the config file (and .env) and apply what can change at run time.
-            match Config::resolve(&flags, &environment(), cli.config.as_deref()) {
+            let resolved = environment(env_file.as_deref(), false)
+                .and_then(|env| Config::resolve(&flags, &env, cli.config.as_deref()).map_err(|e| e.to_string()));
+            match resolved {
                 Ok(new) => {
                     reload.apply(&new.log_filter);
                     reloads_tx.send_replace(new);
@@ -82,7 +105,11 @@ fn main() -> ExitCode {
             Err(e) => {
                 error!("{e}");
                 eprintln!("doradurad: {e}");
-                ExitCode::FAILURE
+                if e.is_config() {
+                    ExitCode::from(EXIT_CONFIG)
+                } else {
+                    ExitCode::FAILURE
+                }
             }
         }
     })

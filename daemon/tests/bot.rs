@@ -491,6 +491,73 @@ fn telegram_outages_never_stop_the_daemon_and_never_leak_the_token() {
     );
 }
 
+/// The value of the unlabelled `doradura_bot_connected` in a scrape, if it is exported.
+fn bot_connected(d: &Daemon) -> Option<String> {
+    let (status, body) = http_get(&d.metrics_address(), "/metrics", &[]).ok()?;
+    assert_eq!(status, 200);
+    body.lines()
+        .find_map(|l| l.strip_prefix("doradura_bot_connected "))
+        .map(str::to_string)
+}
+
+#[test]
+fn the_bot_connected_gauge_follows_get_updates_down_and_back_up() {
+    let tg = FakeTelegram::start();
+    let d = start(&tg, builder(&tg).metrics_on());
+    let addr = d.metrics_address();
+    wait_for(T, "doradura_bot_connected 1 while polling", || {
+        (bot_connected(&d).as_deref() == Some("1")).then_some(())
+    });
+    // Telegram starts failing every getUpdates (502): the gauge drops and /health names the bot.
+    let calls_before = tg.calls_of("getupdates").len();
+    tg.fail("getupdates", usize::MAX, Failure::Status(502));
+    wait_for(T, "doradura_bot_connected 0 after a failed getUpdates", || {
+        (bot_connected(&d).as_deref() == Some("0")).then_some(())
+    });
+    let (code, health) = http_get(&addr, "/health", &[]).unwrap();
+    assert_eq!(code, 503, "{health}");
+    let health: Value = serde_json::from_str(&health).unwrap();
+    assert!(
+        health["failing"].as_array().unwrap().contains(&Value::from("bot")),
+        "{health}"
+    );
+    assert_eq!(health["bot"]["state"], "disconnected", "{health}");
+    assert!(
+        d.log()
+            .contains("getUpdates failed: the bot is disconnected from Telegram")
+    );
+    // It stays 0 while the calls keep failing (the poller backs off but keeps calling).
+    wait_for(T, "another failed getUpdates", || {
+        (tg.calls_of("getupdates").len() >= calls_before + 2).then_some(())
+    });
+    assert_eq!(bot_connected(&d).as_deref(), Some("0"));
+    // Telegram answers again: back to 1 without a restart, and the bot works.
+    tg.clear_failures();
+    wait_for(T, "doradura_bot_connected 1 once getUpdates succeeds again", || {
+        (bot_connected(&d).as_deref() == Some("1")).then_some(())
+    });
+    let (code, health) = http_get(&addr, "/health", &[]).unwrap();
+    assert_eq!(code, 200, "{health}");
+    assert!(health.contains(r#""state":"connected""#), "{health}");
+    assert!(
+        d.log()
+            .contains("getUpdates succeeds again: the bot is connected to Telegram")
+    );
+    tg.send_text(&ann(), "/start");
+    tg.wait_call(T, "the greeting after the outage", |c| {
+        text_of(c).starts_with("👋 Hi, Ann!")
+    });
+}
+
+#[test]
+fn without_a_token_the_bot_connected_gauge_is_not_exported() {
+    let d = Daemon::builder().metrics_on().start();
+    d.wait_idle(T);
+    let (_, body) = http_get(&d.metrics_address(), "/metrics", &[]).unwrap();
+    assert!(body.contains("doradura_bot_uptime_seconds"), "{body}");
+    assert!(!body.contains("doradura_bot_connected"), "{body}");
+}
+
 #[test]
 fn without_a_token_the_daemon_runs_without_the_bot_and_says_so_once() {
     let d = Daemon::builder().start();

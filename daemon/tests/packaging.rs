@@ -1,5 +1,6 @@
-//! What an operator installs: the Debian package's contents and scripts, the manual pages (kept in `man/` and
-//! regenerated from the binaries' own flags), and doradurctl's shell completions.
+//! What an operator installs: the Debian package's contents and scripts, the manual pages and doradurctl's shell
+//! completions (kept in `man/` and `completions/`, regenerated from the binaries themselves), the docs, the
+//! changelog, and binaries stripped with their debug symbols in the -dbgsym package.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,8 +56,24 @@ fn completions_cover_every_subcommand() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid value 'tcsh'"));
 }
 
+#[test]
+fn the_completions_in_the_repository_are_doradurctls_own() {
+    for (file, shell) in [
+        ("doradurctl.bash", "bash"),
+        ("_doradurctl", "zsh"),
+        ("doradurctl.fish", "fish"),
+    ] {
+        let generated = output(Command::new(bin("doradurctl")).args(["completions", shell]));
+        let kept = std::fs::read_to_string(root().join("completions").join(file)).unwrap();
+        assert!(
+            kept == generated,
+            "completions/{file} is stale: regenerate it with `doradurctl completions {shell} > completions/{file}`"
+        );
+    }
+}
+
 /// `cargo deb` packs the binaries this test run was built with (`.ci/run` installs cargo-deb; a release package is
-/// `cargo build --release --workspace && cargo deb -p doradurad --no-build`).
+/// `cargo build --release --workspace && cargo deb -p doradurad --no-build`, which also writes the -dbgsym .ddeb).
 #[test]
 fn the_debian_package_installs_everything_an_operator_needs() {
     let out = tempfile::tempdir().unwrap();
@@ -71,13 +88,25 @@ fn the_debian_package_installs_everything_an_operator_needs() {
                 "--profile",
                 "dev",
                 "--fast",
+                // The release package compresses the symbols in its -dbgsym package; the test's debug build would
+                // spend 15 s of this test on that.
+                "--no-compress-debug-symbols",
                 "--output",
             ])
             .arg(out.path())
             .current_dir(root()),
     );
-    let deb = PathBuf::from(made.lines().last().expect("the package's path").trim());
-    assert!(deb.starts_with(out.path()), "{made}");
+    let written = |ext: &str| {
+        let path = made
+            .lines()
+            .map(str::trim)
+            .find(|l| l.ends_with(ext))
+            .unwrap_or_else(|| panic!("no {ext} in:\n{made}"));
+        let path = PathBuf::from(path);
+        assert!(path.starts_with(out.path()), "{made}");
+        path
+    };
+    let (deb, ddeb) = (written(".deb"), written(".ddeb"));
     let contents = output(Command::new("dpkg-deb").arg("-c").arg(&deb));
     let entry = |path: &str| {
         contents
@@ -134,6 +163,214 @@ fn the_debian_package_installs_everything_an_operator_needs() {
         .find("chown root:doradura /etc/doradura/doradura.env")
         .expect("the env file's group");
     assert!(sysusers < chown, "the group exists before the env file is given to it");
+    the_package_is_complete(&deb, &ddeb, &contents);
+}
+
+/// The telegram-bot-api unit that docs/operations.md tells the operator to write passes `systemd-analyze verify`
+/// (with a stub in place of the server's binary).
+#[test]
+fn the_runbooks_local_bot_api_unit_verifies() {
+    let runbook = std::fs::read_to_string(root().join("docs/operations.md")).unwrap();
+    let section = &runbook[runbook
+        .find("\n## Files over 50 MB")
+        .expect("the local Bot API section")..];
+    let block = &section[section.find("```ini\n").expect("the unit") + 7..];
+    let unit: String = block[..block.find("```").unwrap()]
+        .lines()
+        .map(|l| format!("{}\n", l.trim()))
+        .collect();
+    assert!(
+        unit.contains("ExecStart=/usr/local/bin/telegram-bot-api --local "),
+        "{unit}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let stub = dir.path().join("telegram-bot-api");
+    doradura_testkit::script(&stub, "exit 0");
+    let path = dir.path().join("telegram-bot-api.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/telegram-bot-api", stub.to_str().unwrap()),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze is installed (.ci/run installs systemd)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "systemd-analyze verify failed:\n{stderr}\n{unit}");
+    let own: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("telegram-bot-api.service"))
+        .collect();
+    assert!(own.is_empty(), "warnings about the unit:\n{}", own.join("\n"));
+}
+
+/// Every variable `.env.example` documents, commented-out ones (`# WORKER_PATH=...`) too, read independently of the
+/// daemon's own parser.
+fn documented_variables() -> Vec<String> {
+    let example = std::fs::read_to_string(root().join(".env.example")).unwrap();
+    example
+        .lines()
+        .filter_map(|l| {
+            let (name, _) = l.trim_start_matches(['#', ' ']).split_once('=')?;
+            let mut c = name.chars();
+            (c.next()?.is_ascii_uppercase() && c.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+                .then(|| name.to_string())
+        })
+        .collect()
+}
+
+/// The section `.SH title` of a roff page, up to the next `.SH`.
+fn section<'a>(page: &'a str, title: &str) -> &'a str {
+    let head = format!("\n.SH {title}\n");
+    let start = page.find(&head).unwrap_or_else(|| panic!("no {head:?} section"));
+    let body = &page[start + head.len()..];
+    &body[..body.find("\n.SH ").unwrap_or(body.len())]
+}
+
+fn gunzip(path: &Path) -> String {
+    output(Command::new("gzip").arg("-dc").arg(path))
+}
+
+/// Issue 15's "complete package": docs, completions, manual pages with their sections and every variable, the
+/// changelog, `Recommends: sqlite3`, and binaries stripped with their symbols in the -dbgsym package by build id.
+fn the_package_is_complete(deb: &Path, ddeb: &Path, contents: &str) {
+    let has = |path: &str| {
+        contents
+            .lines()
+            .any(|l| l.ends_with(&format!(" ./{path}")) && l.starts_with("-rw-r--r--"))
+    };
+    for path in [
+        "usr/share/doc/doradura/README.md",
+        "usr/share/doc/doradura/DESIGN.md",
+        "usr/share/doc/doradura/operations.md",
+        "usr/share/doc/doradura/reliability.md",
+        "usr/share/doc/doradura/changelog.Debian.gz",
+        "usr/share/doc/doradura/copyright",
+        "usr/share/bash-completion/completions/doradurctl",
+        "usr/share/zsh/vendor-completions/_doradurctl",
+        "usr/share/fish/vendor_completions.d/doradurctl.fish",
+        "usr/share/man/man8/doradura-worker.8.gz",
+    ] {
+        assert!(has(path), "{path} (mode 644) in\n{contents}");
+    }
+    let fs = tempfile::tempdir().unwrap();
+    output(Command::new("dpkg-deb").arg("-x").arg(deb).arg(fs.path()));
+    let installed = |path: &str| fs.path().join(path);
+
+    // The docs and completions are the repository's files.
+    for (path, source) in [
+        ("usr/share/doc/doradura/operations.md", "docs/operations.md"),
+        ("usr/share/doc/doradura/reliability.md", "docs/reliability.md"),
+        (
+            "usr/share/bash-completion/completions/doradurctl",
+            "completions/doradurctl.bash",
+        ),
+        (
+            "usr/share/zsh/vendor-completions/_doradurctl",
+            "completions/_doradurctl",
+        ),
+        (
+            "usr/share/fish/vendor_completions.d/doradurctl.fish",
+            "completions/doradurctl.fish",
+        ),
+    ] {
+        let (a, b) = (
+            std::fs::read(installed(path)).unwrap(),
+            std::fs::read(root().join(source)).unwrap(),
+        );
+        assert!(a == b, "{path} differs from {source}");
+    }
+    let bash = std::fs::read_to_string(installed("usr/share/bash-completion/completions/doradurctl")).unwrap();
+    assert!(
+        bash.contains("complete -F _doradurctl") && bash.contains("doradurctl"),
+        "bash completion"
+    );
+    let fish = std::fs::read_to_string(installed("usr/share/fish/vendor_completions.d/doradurctl.fish")).unwrap();
+    assert!(fish.contains("complete -c doradurctl"), "fish completion");
+
+    // Manual pages: the four sections in each, and every documented variable in doradurad(8)'s ENVIRONMENT.
+    for page in [
+        "man8/doradurad.8.gz",
+        "man8/doradura-worker.8.gz",
+        "man1/doradurctl.1.gz",
+    ] {
+        let text = gunzip(&installed(&format!("usr/share/man/{page}")));
+        for title in ["ENVIRONMENT", "FILES", "\"EXIT STATUS\"", "SIGNALS"] {
+            assert!(!section(&text, title).trim().is_empty(), "{page}: empty {title}");
+        }
+    }
+    let daemon = gunzip(&installed("usr/share/man/man8/doradurad.8.gz"));
+    let environment = section(&daemon, "ENVIRONMENT");
+    let variables = documented_variables();
+    assert!(
+        variables.len() >= 60 && variables.iter().any(|v| v == "WORKER_PATH"),
+        "{variables:?}"
+    );
+    for name in &variables {
+        assert!(
+            environment.contains(&format!("\\fB{name}\\fR")),
+            "doradurad(8) ENVIRONMENT lacks {name}: regenerate man/doradurad.8 with `doradurad --man`"
+        );
+    }
+
+    // The changelog: Debian's format, its newest entry the package's version.
+    let fields = output(
+        Command::new("dpkg-deb")
+            .arg("-f")
+            .arg(deb)
+            .args(["Version", "Recommends"]),
+    );
+    let version = fields
+        .lines()
+        .find_map(|l| l.strip_prefix("Version: "))
+        .expect("Version");
+    let changelog = gunzip(&installed("usr/share/doc/doradura/changelog.Debian.gz"));
+    assert!(
+        changelog.starts_with(&format!("doradura ({version}) ")),
+        "{}",
+        changelog.lines().next().unwrap_or_default()
+    );
+    assert!(
+        changelog.lines().any(|l| l.starts_with(" -- ") && l.contains(">  ")),
+        "a trailer line"
+    );
+    let recommends = fields
+        .lines()
+        .find_map(|l| l.strip_prefix("Recommends: "))
+        .expect("Recommends");
+    assert!(recommends.split(", ").any(|r| r == "sqlite3"), "{recommends}");
+
+    // Stripped binaries; each one's symbols in the -dbgsym package under its build id.
+    let debug = output(Command::new("dpkg-deb").arg("-c").arg(ddeb));
+    let dbgsym = output(
+        Command::new("dpkg-deb")
+            .arg("-f")
+            .arg(ddeb)
+            .args(["Package", "Version"]),
+    );
+    assert_eq!(dbgsym, format!("Package: doradura-dbgsym\nVersion: {version}\n"));
+    for binary in ["doradurad", "doradura-worker", "doradurctl"] {
+        let path = installed(&format!("usr/bin/{binary}"));
+        let sections = output(Command::new("readelf").args(["-S", "--wide"]).arg(&path));
+        for stripped in [".symtab", ".debug_info", ".debug_line"] {
+            assert!(
+                !sections.contains(&format!(" {stripped} ")),
+                "{binary} still has {stripped}"
+            );
+        }
+        let notes = output(Command::new("readelf").arg("-n").arg(&path));
+        let id = notes
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Build ID: "))
+            .unwrap_or_else(|| panic!("{binary} has no build id"));
+        let file = format!("./usr/lib/debug/.build-id/{}/{}.debug", &id[..2], &id[2..]);
+        assert!(
+            debug.lines().any(|l| l.ends_with(&file)),
+            "{binary}: {file} not in\n{debug}"
+        );
+    }
 }
 
 #[test]
@@ -173,4 +410,71 @@ fn check_config_prints_the_effective_configuration_without_secrets_and_refuses_b
     assert_eq!(bad.status.code(), Some(78));
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("ALERT_THROTTLE=\"soon\""), "{err}");
+}
+
+#[test]
+fn check_config_reads_the_env_file_under_the_environment_as_the_service_does() {
+    let t = std::time::Duration::from_secs(30);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("doradura.env");
+    std::fs::write(
+        &file,
+        "# as /etc/doradura/doradura.env\nTELOXIDE_TOKEN=123456:SECRET-FROM-THE-FILE\nMETRICS_PORT=9464\n\
+         ALERT_WINDOW=120\nFREE_COOLDOWN=\"45s\"\n",
+    )
+    .unwrap();
+    let out = doradura_testkit::Daemon::builder()
+        .env("ALERT_WINDOW", "300")
+        .run_to_exit(&["--check-config", "--env-file", file.to_str().unwrap()], t);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    // The file's values, a quoted one too; the real environment wins where both set a variable.
+    for line in [
+        "METRICS_PORT=9464",
+        "FREE_COOLDOWN=45s",
+        "ALERT_WINDOW=300",
+        "TELOXIDE_TOKEN=<redacted>",
+    ] {
+        assert!(lines.contains(&line), "{line} not in:\n{text}");
+    }
+    assert!(!text.contains("SECRET-FROM-THE-FILE"), "{text}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("environment file {}", file.display())), "{err}");
+
+    // A bad value in the file stops it like one in the environment; so does a file that is not there.
+    std::fs::write(&file, "ALERT_THROTTLE=soon\n").unwrap();
+    let bad =
+        doradura_testkit::Daemon::builder().run_to_exit(&["--check-config", "--env-file", file.to_str().unwrap()], t);
+    assert_eq!(bad.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("ALERT_THROTTLE=\"soon\""));
+    let missing = dir.path().join("missing.env");
+    let gone = doradura_testkit::Daemon::builder()
+        .run_to_exit(&["--check-config", "--env-file", missing.to_str().unwrap()], t);
+    assert_eq!(gone.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&gone.stderr);
+    assert!(
+        err.contains(&format!("cannot read the environment file {}", missing.display())),
+        "{err}"
+    );
+
+    // The packaged file itself (.env.example, installed as /etc/doradura/doradura.env) resolves, with its port.
+    let packaged = doradura_testkit::Daemon::builder().run_to_exit(
+        &[
+            "--check-config",
+            "--env-file",
+            root().join(".env.example").to_str().unwrap(),
+        ],
+        t,
+    );
+    assert!(
+        packaged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&packaged.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&packaged.stdout)
+            .lines()
+            .any(|l| l == "METRICS_PORT=9464")
+    );
 }

@@ -14,12 +14,14 @@ pub mod v1 {
 
 pub use v1::*;
 
+pub mod manpage;
 pub mod net;
 pub mod proxy_url;
 pub mod text;
 pub mod time;
 pub mod types;
 pub mod ytdlp_options;
+pub mod ytdlp_release;
 
 /// Opens a gRPC channel to the daemon's control socket.
 ///

@@ -17,8 +17,8 @@ pub fn clean(text: &str) -> String {
 }
 
 /// Unicode's explicit direction marks and overrides.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Skips the rest of an escape sequence: CSI (`ESC [ … final`), OSC (`ESC ] … BEL` or `ESC ] … ESC \`), or one
@@ -56,6 +56,7 @@ mod tests {
         assert_eq!(clean("line\nbreak\ttab\rcr"), "line break tab cr");
         assert_eq!(clean("bell\u{7}del\u{7f}nul\u{0}c1\u{9b}"), "belldelnulc1");
         assert_eq!(clean("file\u{202e}4pm.exe"), "file4pm.exe");
+        assert_eq!(clean("a\u{61c}b\u{2067}c"), "abc");
         assert_eq!(clean("trailing escape \u{1b}"), "trailing escape ");
     }
 }

@@ -1,6 +1,8 @@
 //! The yt-dlp options an operator may add with `YTDLP_EXTRA_ARGS`. Everything else is refused by name: an option
 //! that runs a command (`--exec`), writes elsewhere (`--output`, `--paths`), reads another config, loads plugins,
-//! picks a downloader or a proxy of its own would undo the worker's isolation.
+//! picks a downloader or a proxy of its own would undo the worker's isolation. Address-family and source-address
+//! options are left out too: yt-dlp applies them to its connection to the worker's proxy on 127.0.0.1, where they
+//! break every download (the worker's proxy makes the outside connections).
 
 /// Allowed spellings, and whether each takes a value.
 const ALLOWED: &[(&str, bool)] = &[
@@ -32,11 +34,6 @@ const ALLOWED: &[(&str, bool)] = &[
     ("--no-geo-bypass", false),
     ("--geo-bypass-country", true),
     ("--xff", true),
-    ("--force-ipv4", false),
-    ("-4", false),
-    ("--force-ipv6", false),
-    ("-6", false),
-    ("--source-address", true),
     ("--legacy-server-connect", false),
 ];
 
@@ -110,7 +107,7 @@ mod tests {
             "--impersonate=chrome",
             "-S",
             "res:720,codec:h264",
-            "--force-ipv4",
+            "--prefer-free-formats",
             "--sleep-requests",
             "1",
         ]);
@@ -134,6 +131,8 @@ mod tests {
             "--batch-file",
             "--load-info-json",
             "--no-check-certificates",
+            "--force-ipv6",
+            "--source-address",
         ] {
             let err = check(&words(&[bad, "x"])).unwrap_err();
             assert_eq!(err, Refused::NotAllowed(bad.to_string()));
@@ -155,11 +154,11 @@ mod tests {
             Err(Refused::MissingValue("--impersonate".into()))
         );
         assert_eq!(
-            check(&words(&["--force-ipv4=yes"])),
-            Err(Refused::UnexpectedValue("--force-ipv4".into()))
+            check(&words(&["--geo-bypass=yes"])),
+            Err(Refused::UnexpectedValue("--geo-bypass".into()))
         );
         assert_eq!(
-            check(&words(&["--force-ipv4", "stray"])),
+            check(&words(&["--geo-bypass", "stray"])),
             Err(Refused::Stray("stray".into()))
         );
     }

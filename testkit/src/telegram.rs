@@ -273,6 +273,11 @@ impl FakeTelegram {
             .push((method.to_string(), times, failure));
     }
 
+    /// Forgets the failures programmed with `fail` that have not happened yet.
+    pub fn clear_failures(&self) {
+        self.shared.inner.lock().unwrap().failures.clear();
+    }
+
     /// While down, every call is answered 502 Bad Gateway.
     pub fn set_down(&self, down: bool) {
         self.shared.inner.lock().unwrap().down = down;

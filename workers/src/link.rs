@@ -7,7 +7,7 @@ use anyhow::Context;
 use doradura_proto::types::ErrorType;
 use doradura_proto::worker_link_client::WorkerLinkClient;
 use doradura_proto::{
-    Hello, Pong, TaskAssignment, TaskResult, TaskStarted, WorkerMessage, supervisor_message, worker_message,
+    Hello, Pong, TaskAssignment, TaskResult, TaskStarted, WorkerMessage, YtdlpProbe, supervisor_message, worker_message,
 };
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
@@ -74,6 +74,11 @@ pub async fn serve(
     let mut stopping = false;
     let mut heartbeat = DEFAULT_HEARTBEAT;
     let mut last_heard = Instant::now();
+    // The file behind the yt-dlp path, looked at again on every ping: when an update switched it, the new one is
+    // asked for its version (off this loop, which must keep answering pings) and the supervisor is told.
+    let mut ytdlp_seen = crate::probe::identity(&ytdlp_path);
+    let (probe_tx, mut probes) = mpsc::channel::<Result<String, String>>(1);
+    let mut probing = false;
 
     loop {
         tokio::select! {
@@ -95,6 +100,17 @@ pub async fn serve(
                     Some(supervisor_message::Kind::Ping(p)) => {
                         if tx.send(message(worker_message::Kind::Pong(Pong { seq: p.seq }))).await.is_err() {
                             return Ok(Ending::SupervisorGone);
+                        }
+                        if !probing {
+                            let now = crate::probe::identity(&ytdlp_path);
+                            if now != ytdlp_seen {
+                                ytdlp_seen = now;
+                                probing = true;
+                                let (path, probe_tx) = (ytdlp_path.clone(), probe_tx.clone());
+                                tokio::spawn(async move {
+                                    let _ = probe_tx.send(crate::probe::ytdlp_version(&path).await).await;
+                                });
+                            }
                         }
                     }
                     Some(supervisor_message::Kind::Task(task)) => {
@@ -134,6 +150,18 @@ pub async fn serve(
                     Report::Progress(p) => worker_message::Kind::Progress(p),
                 };
                 if tx.send(message(kind)).await.is_err() {
+                    return Ok(Ending::SupervisorGone);
+                }
+            }
+            Some(probed) = probes.recv() => {
+                probing = false;
+                let (ytdlp_version, ytdlp_error) = match probed {
+                    Ok(v) => (v, String::new()),
+                    Err(e) => (String::new(), e),
+                };
+                info!(worker = id, ytdlp = %ytdlp_version, error = %ytdlp_error, "yt-dlp changed; probed again");
+                let probe = YtdlpProbe { ytdlp_version, ytdlp_error };
+                if tx.send(message(worker_message::Kind::Ytdlp(probe))).await.is_err() {
                     return Ok(Ending::SupervisorGone);
                 }
             }

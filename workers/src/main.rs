@@ -3,6 +3,7 @@
 
 mod classify;
 mod link;
+mod manpage;
 mod probe;
 mod progress;
 mod proxy;
@@ -43,8 +44,8 @@ fn main() -> ExitCode {
     // `doradura-worker --man` alone prints the manual page; the worker's own arguments are all required.
     if std::env::args().skip(1).eq(["--man"]) {
         use clap::CommandFactory;
-        let man = clap_mangen::Man::new(Args::command()).section("8");
-        return match man.render(&mut std::io::stdout()) {
+        use std::io::Write;
+        return match manpage::render(Args::command()).and_then(|page| std::io::stdout().write_all(&page)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(_) => ExitCode::FAILURE,
         };

@@ -4,8 +4,8 @@
 //! that could answer differently). `CONNECT host:port` tunnels (https) and absolute-form requests (http) are
 //! served; anything private that the operator did not list is answered `403 Forbidden by doradura`.
 //!
-//! With `DOWNLOAD_PROXY` set, every connection is carried on through that upstream proxy (after the check, to the
-//! checked address), so yt-dlp never sees the upstream's address or credentials.
+//! With `DOWNLOAD_PROXY` set, every connection is carried on through that upstream proxy as a tunnel (after the
+//! check, to the checked address), so yt-dlp never sees the upstream's address or credentials.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -181,6 +181,26 @@ async fn open(dest: &Destination, rules: &Rules) -> std::io::Result<Stream> {
     Ok(Box::new(tcp))
 }
 
+/// A stream to `dest`, or `None` once the client was answered `502` with the reason (an upstream proxy that
+/// refused, a connection that failed); the operator reads the reason in the worker's log.
+async fn reach(client: &mut TcpStream, dest: &Destination, rules: &Rules) -> std::io::Result<Option<Stream>> {
+    match open(dest, rules).await {
+        Ok(s) => Ok(Some(s)),
+        Err(e) => {
+            let (host, port) = dest.host_port();
+            warn!(host, port, error = %e, "the download proxy could not reach a destination");
+            let body = format!("cannot reach {}: {e}\n", upstream::authority(&host, port));
+            let response = format!(
+                "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            client.write_all(response.as_bytes()).await?;
+            client.shutdown().await?;
+            Ok(None)
+        }
+    }
+}
+
 /// The destination of `host:port`, or `None` once the client was told why it may not be reached.
 async fn checked(client: &mut TcpStream, host: &str, port: u16, rules: &Rules) -> std::io::Result<Option<Destination>> {
     match destination(host, port, rules).await {
@@ -207,7 +227,9 @@ async fn serve(mut client: TcpStream, rules: &Rules) -> std::io::Result<()> {
         let Some(dest) = checked(&mut client, &host, port, rules).await? else {
             return Ok(());
         };
-        let mut upstream = open(&dest, rules).await?;
+        let Some(mut upstream) = reach(&mut client, &dest, rules).await? else {
+            return Ok(());
+        };
         client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").await?;
         upstream.write_all(&rest).await?;
         tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
@@ -227,22 +249,13 @@ async fn serve(mut client: TcpStream, rules: &Rules) -> std::io::Result<()> {
     let Some(dest) = checked(&mut client, &host, port, rules).await? else {
         return Ok(());
     };
-    // One request per connection (a kept-alive proxy connection could name another host next). Through an HTTP
-    // upstream proxy it stays in absolute form, naming the checked address; otherwise it goes in origin form.
-    let (mut upstream, mut forwarded) = match &rules.upstream {
-        Some(proxy) => match upstream::forward(proxy).await? {
-            Some((stream, authorization)) => {
-                let (h, p) = dest.host_port();
-                let line = format!(
-                    "{method} http://{}{path} {version}\r\n{authorization}",
-                    upstream::authority(&h, p)
-                );
-                (stream, line)
-            }
-            None => (open(&dest, rules).await?, format!("{method} {path} {version}\r\n")),
-        },
-        None => (open(&dest, rules).await?, format!("{method} {path} {version}\r\n")),
+    // One request per connection (a kept-alive proxy connection could name another host next), in origin form
+    // over a connection to the checked address (through the upstream proxy, a tunnel to it: an absolute-form
+    // request would let the upstream resolve the name again, or make it rewrite `Host` to the address).
+    let Some(mut upstream) = reach(&mut client, &dest, rules).await? else {
+        return Ok(());
     };
+    let mut forwarded = format!("{method} {path} {version}\r\n");
     for line in lines.filter(|l| !l.is_empty()) {
         let name = line.split(':').next().unwrap_or_default().to_ascii_lowercase();
         if !matches!(
@@ -371,7 +384,7 @@ mod tests {
             assert!(out.ends_with("hello"), "{scheme}: {out}");
             let checked = format!("127.0.0.1:{}", origin.port());
             let expected: Vec<String> = match scheme {
-                "http" => vec![format!("GET http://{checked}/clip.mp4"), format!("CONNECT {checked}")],
+                "http" => vec![format!("CONNECT {checked}"), format!("CONNECT {checked}")],
                 _ => vec![format!("SOCKS {checked}"), format!("SOCKS {checked}")],
             };
             assert_eq!(upstream.seen(), expected);
@@ -381,6 +394,24 @@ mod tests {
             assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
             assert_eq!(upstream.seen().len(), 2);
         }
+    }
+
+    #[tokio::test]
+    async fn an_upstream_that_refuses_is_answered_502_without_its_credentials() {
+        let (origin, _) = origin().await;
+        // Nothing listens on the upstream's port: every tunnel fails.
+        let dead = TcpListener::bind(("127.0.0.1", 0)).await.unwrap().local_addr().unwrap();
+        let proxy = Proxy::start(Rules {
+            check: true,
+            allowed: vec![origin.to_string()],
+            upstream: ProxyUrl::parse(&format!("http://user:s3cret@{dead}")),
+        })
+        .await
+        .unwrap();
+        let answer = exchange(proxy.addr, format!("GET http://{origin}/x HTTP/1.1\r\n\r\n")).await;
+        assert!(answer.starts_with("HTTP/1.1 502 Bad Gateway"), "{answer}");
+        assert!(answer.contains(&format!("cannot reach {origin}")), "{answer}");
+        assert!(!answer.contains("s3cret"), "{answer}");
     }
 
     #[tokio::test]

@@ -84,6 +84,18 @@ pub fn limit_file_size(cap: u64) -> std::io::Result<()> {
     nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_FSIZE, cap, cap).map_err(std::io::Error::from)
 }
 
+/// Whether some file below `dir` reached `cap` bytes: a write there was stopped by the limit.
+pub fn reached_cap(dir: &Path, cap: u64) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.filter_map(Result::ok).any(|e| match e.file_type() {
+        Ok(t) if t.is_dir() => reached_cap(&e.path(), cap),
+        Ok(t) if t.is_file() => e.metadata().is_ok_and(|m| m.len() >= cap),
+        _ => false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +151,17 @@ mod tests {
                 .to_string()
                 .contains("cannot read the cookies file")
         );
+    }
+
+    #[test]
+    fn a_file_at_the_cap_anywhere_below_the_directory_is_found() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("frag")).unwrap();
+        std::fs::write(tmp.path().join("small.part"), vec![0u8; 10]).unwrap();
+        assert!(!reached_cap(tmp.path(), 100));
+        std::fs::write(tmp.path().join("frag/seg.ts"), vec![0u8; 100]).unwrap();
+        assert!(reached_cap(tmp.path(), 100));
+        assert!(!reached_cap(&tmp.path().join("missing"), 100));
     }
 
     #[test]

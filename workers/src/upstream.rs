@@ -1,6 +1,6 @@
-//! Connections through the operator's upstream proxy (`DOWNLOAD_PROXY`): HTTP `CONNECT` or SOCKS5 tunnels, and
-//! plain-http requests forwarded in absolute form. The worker's own proxy decides where a connection may go; this
-//! only carries it there.
+//! Connections through the operator's upstream proxy (`DOWNLOAD_PROXY`): HTTP `CONNECT` or SOCKS5 tunnels, for
+//! https and plain http alike. The worker's own proxy decides where a connection may go; this only carries it
+//! there.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -28,9 +28,7 @@ fn timeout_error() -> std::io::Error {
 
 /// A connection to the proxy itself (TLS for `https://`).
 async fn connect_proxy(proxy: &ProxyUrl) -> std::io::Result<Stream> {
-    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((proxy.host.as_str(), proxy.port)))
-        .await
-        .map_err(|_| timeout_error())??;
+    let tcp = TcpStream::connect((proxy.host.as_str(), proxy.port)).await?;
     if proxy.scheme != ProxyScheme::Https {
         return Ok(Box::new(tcp));
     }
@@ -72,8 +70,14 @@ fn authorization(proxy: &ProxyUrl) -> String {
     }
 }
 
-/// A stream to `authority` (`host:port`, `1.2.3.4:443` or `[v6]:443`) through the proxy.
+/// A stream to `host:port` through the proxy; the whole handshake (TCP, TLS, CONNECT or SOCKS) within 20 s.
 pub async fn tunnel(proxy: &ProxyUrl, host: &str, port: u16) -> std::io::Result<Stream> {
+    tokio::time::timeout(CONNECT_TIMEOUT, handshake(proxy, host, port))
+        .await
+        .map_err(|_| timeout_error())?
+}
+
+async fn handshake(proxy: &ProxyUrl, host: &str, port: u16) -> std::io::Result<Stream> {
     match proxy.scheme {
         ProxyScheme::Http | ProxyScheme::Https => {
             let mut s = connect_proxy(proxy).await?;
@@ -83,9 +87,7 @@ pub async fn tunnel(proxy: &ProxyUrl, host: &str, port: u16) -> std::io::Result<
                 authorization(proxy)
             );
             s.write_all(request.as_bytes()).await?;
-            let head = tokio::time::timeout(CONNECT_TIMEOUT, read_response_head(&mut s))
-                .await
-                .map_err(|_| timeout_error())??;
+            let head = read_response_head(&mut s).await?;
             let status = head.split(' ').nth(1).unwrap_or("");
             if status != "200" {
                 let line = head.lines().next().unwrap_or("").to_string();
@@ -96,9 +98,7 @@ pub async fn tunnel(proxy: &ProxyUrl, host: &str, port: u16) -> std::io::Result<
             Ok(s)
         }
         ProxyScheme::Socks5 | ProxyScheme::Socks5h => {
-            let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((proxy.host.as_str(), proxy.port)))
-                .await
-                .map_err(|_| timeout_error())??;
+            let tcp = TcpStream::connect((proxy.host.as_str(), proxy.port)).await?;
             let target = (host, port);
             let socks = match &proxy.credentials {
                 Some((user, password)) => {
@@ -109,15 +109,6 @@ pub async fn tunnel(proxy: &ProxyUrl, host: &str, port: u16) -> std::io::Result<
             .map_err(|e| std::io::Error::other(format!("the upstream SOCKS proxy refused: {e}")))?;
             Ok(Box::new(socks))
         }
-    }
-}
-
-/// For plain http through an HTTP proxy: a connection to the proxy and the request head to send it (absolute
-/// form, with the proxy's credentials). `None` for SOCKS, which tunnels plain http too.
-pub async fn forward(proxy: &ProxyUrl) -> std::io::Result<Option<(Stream, String)>> {
-    match proxy.scheme {
-        ProxyScheme::Http | ProxyScheme::Https => Ok(Some((connect_proxy(proxy).await?, authorization(proxy)))),
-        ProxyScheme::Socks5 | ProxyScheme::Socks5h => Ok(None),
     }
 }
 

@@ -362,6 +362,16 @@ async fn attempt(
         Err(e) => return fail(result, ErrorType::Unknown, format!("waiting for yt-dlp failed: {e}")),
     };
     if !status.success() && status.code() != Some(MAX_DOWNLOADS_REACHED) {
+        // ffmpeg (a live stream, a merge) dies of SIGXFSZ at the cap without a word; yt-dlp then reports only
+        // that ffmpeg failed. A file at the cap says what happened.
+        if sandbox::reached_cap(&dir, file_cap) {
+            let limit = task.max_bytes / (1024 * 1024);
+            return fail(
+                result,
+                ErrorType::TooLarge,
+                format!("the download grew past the {limit} MB limit and was stopped"),
+            );
+        }
         let error = classify(&stderr_text);
         return fail(result, error, summarize(&stderr_text, &status));
     }

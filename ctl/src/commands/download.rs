@@ -39,7 +39,9 @@ fn safe_file_name(name: &str) -> anyhow::Result<&str> {
         && name != ".."
         && !Path::new(name).is_absolute()
         && !name.contains(['/', '\\'])
-        && !name.chars().any(char::is_control);
+        && !name
+            .chars()
+            .any(|c| c.is_control() || doradura_proto::text::is_bidi_control(c));
     if !plain {
         bail!(
             "the daemon sent an unsafe file name ({:?}); nothing was written",

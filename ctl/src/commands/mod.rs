@@ -6,6 +6,7 @@ pub mod download;
 pub mod metrics;
 pub mod queue;
 pub mod status;
+pub mod ytdlp;
 
 /// A gRPC error as a sentence: the daemon's own message for the errors it explains.
 pub fn rpc(status: tonic::Status) -> anyhow::Error {

@@ -45,6 +45,9 @@ struct WorkerJson<'a> {
     restarts: u32,
     consecutive_failures: u32,
     ytdlp_version: Option<&'a str>,
+    /// `YYYY-MM-DD`: yt-dlp versions are release dates.
+    ytdlp_release_date: Option<&'a str>,
+    ytdlp_release_age_days: Option<u32>,
     last_exit: Option<&'a str>,
     connected_seconds: u64,
     next_start_in_seconds: Option<u64>,
@@ -84,6 +87,8 @@ fn to_json(r: &StatusReply) -> StatusJson<'_> {
                 restarts: w.restarts,
                 consecutive_failures: w.consecutive_failures,
                 ytdlp_version: non_empty(&w.ytdlp_version),
+                ytdlp_release_date: non_empty(&w.ytdlp_release_date),
+                ytdlp_release_age_days: w.ytdlp_release_age_days,
                 last_exit: non_empty(&w.last_exit),
                 connected_seconds: w.connected_seconds,
                 next_start_in_seconds: matches!(w.state.as_str(), "backoff" | "crash_loop")
@@ -159,7 +164,11 @@ fn render(r: &StatusReply) -> String {
                 format!("{} ({:.0}%)", w.current_task, w.current_progress)
             }),
             Cell::new(w.restarts),
-            Cell::new(non_empty(&w.ytdlp_version).unwrap_or("missing")),
+            Cell::new(match (non_empty(&w.ytdlp_version), w.ytdlp_release_age_days) {
+                (None, _) => "missing".to_string(),
+                (Some(v), Some(age)) => format!("{v} ({age} days old)"),
+                (Some(v), None) => v.to_string(),
+            }),
             Cell::new(non_empty(&w.last_exit).unwrap_or("-")),
             Cell::new(timing),
         ]);
@@ -218,6 +227,8 @@ mod tests {
                     pid: 101,
                     restarts: 1,
                     ytdlp_version: "2026.10.26".into(),
+                    ytdlp_release_date: "2026-10-26".into(),
+                    ytdlp_release_age_days: Some(36),
                     last_exit: "signal SIGKILL".into(),
                     connected_seconds: 30,
                     state: "busy".into(),
@@ -252,6 +263,9 @@ mod tests {
         assert_eq!(v["workers"][0]["next_start_in_seconds"], serde_json::Value::Null);
         assert_eq!(v["workers"][0]["current_task"], 5);
         assert_eq!(v["workers"][1]["current_task"], serde_json::Value::Null);
+        assert_eq!(v["workers"][0]["ytdlp_release_date"], "2026-10-26");
+        assert_eq!(v["workers"][0]["ytdlp_release_age_days"], 36);
+        assert_eq!(v["workers"][1]["ytdlp_release_age_days"], serde_json::Value::Null);
         assert_eq!(v["spool"]["has_room"], true);
         assert_eq!(v["spool"]["free_bytes"], 3u64 << 30);
         assert_eq!(v["spool"]["error"], serde_json::Value::Null);
@@ -300,7 +314,7 @@ mod tests {
         assert!(text.contains("schema v2"));
         let row0 = text.lines().find(|l| l.contains(" 101 ")).expect("row for pid 101");
         assert!(
-            row0.contains("busy") && row0.contains("signal SIGKILL") && row0.contains("2026.10.26"),
+            row0.contains("busy") && row0.contains("signal SIGKILL") && row0.contains("2026.10.26 (36 days old)"),
             "{row0}"
         );
         assert!(row0.contains("5 (42%)"), "{row0}");

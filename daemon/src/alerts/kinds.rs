@@ -13,6 +13,9 @@ pub enum AlertType {
     HighRetryRate,
     /// The spool's filesystem lacks room for the next download: tasks wait in the queue.
     DiskSpaceLow,
+    /// The oldest yt-dlp a worker runs was released more than `ALERT_YTDLP_MAX_AGE_DAYS` ago: sites break old
+    /// releases every few weeks.
+    YtdlpOutdated,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +42,7 @@ impl Severity {
 
 impl AlertType {
     /// In the order of `metrics::catalog::ALERT_TYPES`.
-    pub const ALL: [AlertType; 8] = [
+    pub const ALL: [AlertType; 9] = [
         AlertType::HighErrorRate,
         AlertType::QueueBackup,
         AlertType::PaymentFailure,
@@ -48,10 +51,11 @@ impl AlertType {
         AlertType::LowConversion,
         AlertType::HighRetryRate,
         AlertType::DiskSpaceLow,
+        AlertType::YtdlpOutdated,
     ];
 
     /// The periodic conditions; PaymentFailure is raised by the payment code instead.
-    pub const EVALUATED: [AlertType; 7] = [
+    pub const EVALUATED: [AlertType; 8] = [
         AlertType::HighErrorRate,
         AlertType::QueueBackup,
         AlertType::YtdlpDown,
@@ -59,6 +63,7 @@ impl AlertType {
         AlertType::LowConversion,
         AlertType::HighRetryRate,
         AlertType::DiskSpaceLow,
+        AlertType::YtdlpOutdated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +76,7 @@ impl AlertType {
             AlertType::LowConversion => "LowConversion",
             AlertType::HighRetryRate => "HighRetryRate",
             AlertType::DiskSpaceLow => "DiskSpaceLow",
+            AlertType::YtdlpOutdated => "YtdlpOutdated",
         }
     }
 
@@ -88,7 +94,9 @@ impl AlertType {
 
     pub fn severity(self) -> Severity {
         match self {
-            AlertType::QueueBackup | AlertType::LowConversion | AlertType::HighRetryRate => Severity::Warning,
+            AlertType::QueueBackup | AlertType::LowConversion | AlertType::HighRetryRate | AlertType::YtdlpOutdated => {
+                Severity::Warning
+            }
             _ => Severity::Critical,
         }
     }
@@ -103,6 +111,7 @@ impl AlertType {
             AlertType::LowConversion => "Low Payment Conversion",
             AlertType::HighRetryRate => "High Retry Rate",
             AlertType::DiskSpaceLow => "Download Spool Low On Space",
+            AlertType::YtdlpOutdated => "yt-dlp Is Out Of Date",
         }
     }
 }

@@ -318,6 +318,14 @@ impl Manager {
                 .collect();
             let without = connected.iter().filter(|w| w.ytdlp_version.is_empty()).count();
             o.workers = (connected.len() as u64, without as u64);
+            let versions = connected.iter().map(|w| w.ytdlp_version.as_str());
+            o.ytdlp_release =
+                crate::supervisor::oldest_ytdlp(versions, now).map(|(version, age_days)| rules::YtdlpRelease {
+                    version: version.to_string(),
+                    age_days,
+                    workers: connected.iter().filter(|w| w.ytdlp_version == version).count() as u64,
+                    connected: connected.len() as u64,
+                });
             o.spool = Some(self.deps.supervisor.spool());
         }
         // Database errors in the window: the counter now against its value at the window's start.

@@ -17,6 +17,8 @@ pub struct Rules {
     pub min_checkouts: u64,
     /// Consecutive downloads failing because yt-dlp cannot run.
     pub ytdlp_failures: u32,
+    /// Days after its release from which a yt-dlp counts as out of date (`ALERT_YTDLP_MAX_AGE_DAYS`).
+    pub ytdlp_max_age_days: u32,
     /// The sliding window of the error, retry and database conditions.
     pub window: Duration,
     pub throttle_error_rate: Duration,
@@ -35,6 +37,7 @@ impl Rules {
             min_samples: a.min_samples,
             min_checkouts: a.conversion_min_checkouts,
             ytdlp_failures: a.ytdlp_failures,
+            ytdlp_max_age_days: a.ytdlp_max_age_days,
             window: a.window,
             throttle_error_rate: a.throttle_error_rate,
             throttle_queue: a.throttle_queue,
@@ -72,6 +75,18 @@ pub struct Observation {
     pub database_probe: Option<String>,
     /// The spool's room for the next download, as the supervisor last measured it.
     pub spool: Option<crate::supervisor::spool::SpoolStatus>,
+    /// The oldest yt-dlp the connected workers run, when its version is a release date.
+    pub ytdlp_release: Option<YtdlpRelease>,
+}
+
+/// The oldest dated yt-dlp among the connected workers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct YtdlpRelease {
+    pub version: String,
+    pub age_days: u32,
+    /// Connected workers running this version, of `connected`.
+    pub workers: u64,
+    pub connected: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -170,6 +185,23 @@ pub fn evaluate(o: &Observation, r: &Rules) -> Vec<Finding> {
                 .into(),
         });
     }
+    if let Some(y) = &o.ytdlp_release {
+        let date = doradura_proto::ytdlp_release::release_date(&y.version).unwrap_or_default();
+        out.push(Finding {
+            kind: AlertType::YtdlpOutdated,
+            firing: y.age_days > r.ytdlp_max_age_days,
+            current: format!("{} days old", y.age_days),
+            threshold: format!("{} days", r.ytdlp_max_age_days),
+            affected: format!(
+                "yt-dlp {} (released {date}) on {}/{} workers",
+                y.version, y.workers, y.connected
+            ),
+            details: "Sites break old yt-dlp releases. Enable the updater (systemctl enable --now \
+                      doradura-ytdlp-update.timer) or update the yt-dlp at YTDLP_PATH; workers notice the new one \
+                      by themselves."
+                .into(),
+        });
+    }
     if let Some((checkouts, payments)) = o.conversion {
         let rate = pct(payments, checkouts);
         out.push(Finding {
@@ -212,6 +244,7 @@ pub(crate) mod tests {
             min_samples: 10,
             min_checkouts: 20,
             ytdlp_failures: 3,
+            ytdlp_max_age_days: 60,
             window: Duration::from_secs(900),
             throttle_error_rate: Duration::from_secs(1800),
             throttle_queue: Duration::from_secs(900),
@@ -311,6 +344,41 @@ pub(crate) mod tests {
         let f = find(&o, AlertType::DiskSpaceLow);
         assert!(f.firing, "a spool that cannot be measured takes no task");
         assert!(f.current.contains("EACCES"), "{}", f.current);
+    }
+
+    #[test]
+    fn ytdlp_outdated_fires_once_the_oldest_release_is_past_the_maximum_age() {
+        let mut o = Observation {
+            ytdlp_release: Some(YtdlpRelease {
+                version: "2026.08.01".into(),
+                age_days: 61,
+                workers: 1,
+                connected: 2,
+            }),
+            ..Default::default()
+        };
+        let f = find(&o, AlertType::YtdlpOutdated);
+        assert!(f.firing);
+        assert_eq!(
+            (f.current.as_str(), f.threshold.as_str(), f.affected.as_str()),
+            (
+                "61 days old",
+                "60 days",
+                "yt-dlp 2026.08.01 (released 2026-08-01) on 1/2 workers"
+            )
+        );
+        assert!(f.details.contains("doradura-ytdlp-update.timer"), "{}", f.details);
+        assert_eq!(AlertType::YtdlpOutdated.severity().as_str(), "warning");
+        o.ytdlp_release.as_mut().unwrap().age_days = 60;
+        assert!(!find(&o, AlertType::YtdlpOutdated).firing, "60 days is not past 60");
+        // No dated yt-dlp (missing, or a build whose version is not a date): nothing to judge; YtdlpDown covers a
+        // missing one.
+        o.ytdlp_release = None;
+        assert!(
+            evaluate(&o, &rules())
+                .iter()
+                .all(|f| f.kind != AlertType::YtdlpOutdated)
+        );
     }
 
     #[test]

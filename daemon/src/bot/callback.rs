@@ -192,7 +192,7 @@ mod tests {
             "an:m:system:1",
             "an:refresh:now",
             "al:s:0:2",
-            "al:s:8:1",
+            &format!("al:s:{}:1", crate::alerts::AlertType::ALL.len()),
             "al:s:01:1",
             "al:s:0:01",
             "al:ack:0",

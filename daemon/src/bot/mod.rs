@@ -8,6 +8,7 @@ mod handlers;
 mod health;
 pub(crate) mod keyboards;
 mod payments;
+pub mod poller;
 pub(crate) mod retry;
 mod store;
 pub(crate) mod texts;
@@ -147,12 +148,21 @@ pub async fn run(config: &Config, ctx: Arc<Ctx>, shutdown: CancellationToken) {
     payments::refresh_active(&ctx).await;
     let expiry = tokio::spawn(payments::expiry_job(bot.clone(), ctx.clone(), ctx.expiry_every));
 
-    let mut dispatcher = Dispatcher::builder(bot, schema())
+    // A webhook left set by another program would make every getUpdates call fail.
+    if let Ok(info) = bot.get_webhook_info().await
+        && info.url.is_some()
+        && let Err(e) = bot.delete_webhook().await
+    {
+        warn!(error = %e, "could not remove the bot's webhook; long polling will fail until it is removed");
+    }
+    let status = ctx.status.clone();
+    let mut dispatcher = Dispatcher::builder(bot.clone(), schema())
         .dependencies(dptree::deps![ctx])
         .default_handler(|_| async {})
         .error_handler(LoggingErrorHandler::with_custom_text("a bot handler failed"))
         .build();
     let stop = dispatcher.shutdown_token();
+    let shutdown_copy = shutdown.clone();
     tokio::spawn(async move {
         shutdown.cancelled().await;
         loop {
@@ -166,7 +176,24 @@ pub async fn run(config: &Config, ctx: Arc<Ctx>, shutdown: CancellationToken) {
             }
         }
     });
-    dispatcher.dispatch().await;
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let poller = poller::Poller::new(bot.clone(), status.clone());
+        let errors = LoggingErrorHandler::with_custom_text("getUpdates failed");
+        // The dispatcher asks getMe again before it polls; Telegram may be gone by then.
+        match dispatcher.try_dispatch_with_listener(poller, errors).await {
+            Ok(()) => break,
+            Err(e) => {
+                status.set(BotState::Disconnected);
+                warn!(error = %e, retry_in = ?backoff, "Telegram is not reachable; the bot polls again later");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown_copy.cancelled() => break,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
     expiry.abort();
     info!("Telegram bot stopped");
 }

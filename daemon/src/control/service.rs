@@ -69,6 +69,12 @@ impl Control for ControlService {
                     pid: w.pid.unwrap_or(0),
                     state: w.state.to_string(),
                     restarts: w.restarts,
+                    ytdlp_release_date: doradura_proto::ytdlp_release::release_date(&w.ytdlp_version)
+                        .unwrap_or_default(),
+                    ytdlp_release_age_days: doradura_proto::ytdlp_release::age_days(
+                        &w.ytdlp_version,
+                        crate::now_ms() / 1000,
+                    ),
                     ytdlp_version: w.ytdlp_version,
                     last_exit: w.last_exit.unwrap_or_default(),
                     connected_seconds: w.connected_for.map_or(0, |d| d.as_secs()),

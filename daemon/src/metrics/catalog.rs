@@ -70,7 +70,7 @@ pub const PAYMENT_FAILURE_REASONS: [&str; 5] = [
     "wrong_amount",
     "internal",
 ];
-pub const ALERT_TYPES: [&str; 8] = [
+pub const ALERT_TYPES: [&str; 9] = [
     "HighErrorRate",
     "QueueBackup",
     "PaymentFailure",
@@ -79,11 +79,12 @@ pub const ALERT_TYPES: [&str; 8] = [
     "LowConversion",
     "HighRetryRate",
     "DiskSpaceLow",
+    "YtdlpOutdated",
 ];
 pub const SEVERITIES: [&str; 2] = ["warning", "critical"];
 
 /// Every family name, in catalog order.
-pub const NAMES: [&str; 35] = [
+pub const NAMES: [&str; 37] = [
     "doradura_download_duration_seconds",
     "doradura_download_success_total",
     "doradura_download_failure_total",
@@ -104,9 +105,11 @@ pub const NAMES: [&str; 35] = [
     "doradura_errors_total",
     "doradura_queue_depth",
     "doradura_bot_uptime_seconds",
+    "doradura_bot_connected",
     "doradura_workers",
     "doradura_worker_restarts_total",
     "doradura_ytdlp_up",
+    "doradura_ytdlp_release_age_days",
     "doradura_spool_free_bytes",
     "doradura_spool_required_bytes",
     "doradura_rate_limit_hits_total",
@@ -177,9 +180,14 @@ pub struct Metrics {
     pub recent_errors: super::recent::RecentErrors,
     pub queue_depth: Vec<IntGauge>,
     pub uptime: IntCounter,
+    /// 1 while the bot's long polling of Telegram succeeds (see `bot::poller`).
+    pub bot_connected: IntGauge,
     pub workers: Vec<IntGauge>,
     pub worker_restarts: Vec<IntCounter>,
     pub ytdlp_up: IntGauge,
+    /// Whole days since the release of the oldest yt-dlp a connected worker runs (its version is its date); -1
+    /// when no connected worker reports a dated version.
+    pub ytdlp_release_age_days: IntGauge,
     /// Free space on `DOWNLOAD_DIR`'s filesystem, and what starting one more task needs (see `supervisor::spool`).
     pub spool_free_bytes: IntGauge,
     pub spool_required_bytes: IntGauge,
@@ -344,6 +352,16 @@ impl Metrics {
             &r,
             IntCounter::new("doradura_bot_uptime_seconds", "Seconds the daemon has been running.").expect("valid"),
         );
+        let bot_connected = reg(
+            &r,
+            IntGauge::new(
+                "doradura_bot_connected",
+                "1 while the bot reaches Telegram: from its first answer (getMe) while every getUpdates call \
+                 succeeds; 0 before that and from a failed getUpdates until one succeeds again. Not exported when \
+                 the bot is off (no TELOXIDE_TOKEN).",
+            )
+            .expect("valid"),
+        );
         let workers = gauge_vec(&r, "doradura_workers", "Worker slots by state.", &["state"]);
         let restarts = counter_vec(
             &r,
@@ -354,6 +372,16 @@ impl Metrics {
         let ytdlp_up = reg(
             &r,
             IntGauge::new("doradura_ytdlp_up", "1 when every connected worker can run yt-dlp.").expect("valid"),
+        );
+        let ytdlp_release_age_days = reg(
+            &r,
+            IntGauge::new(
+                "doradura_ytdlp_release_age_days",
+                "Days since the release of the oldest yt-dlp a connected worker runs (yt-dlp versions are release \
+                 dates); -1 when no connected worker reports one. Sites break old releases: YtdlpOutdated fires past \
+                 ALERT_YTDLP_MAX_AGE_DAYS.",
+            )
+            .expect("valid"),
         );
         let spool_free_bytes = reg(
             &r,
@@ -451,9 +479,11 @@ impl Metrics {
             recent_errors: Default::default(),
             queue_depth: each(Priority::ALL, |p| depth.with_label_values(&[p.as_str()])),
             uptime,
+            bot_connected,
             workers: each(&WORKER_STATES, |s| workers.with_label_values(&[s])),
             worker_restarts: each(&RESTART_REASONS, |s| restarts.with_label_values(&[s])),
             ytdlp_up,
+            ytdlp_release_age_days,
             spool_free_bytes,
             spool_required_bytes,
             rate_limit_hits: each(&plans, |p| rate.with_label_values(&[p])),
@@ -471,6 +501,7 @@ impl Metrics {
             registry: r,
         };
         m.build_info.set(1);
+        m.ytdlp_release_age_days.set(-1);
         m
     }
 
@@ -612,6 +643,11 @@ impl Metrics {
         }
     }
 
+    /// The bot is off (no token): `doradura_bot_connected` is not exported, so no rule reads that as an outage.
+    pub fn bot_disabled(&self) {
+        let _ = self.registry.unregister(Box::new(self.bot_connected.clone()));
+    }
+
     /// The text exposition format (0.0.4) of every family.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -687,6 +723,14 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_ytdlp_release_age_is_minus_one_until_a_worker_reports_a_dated_version() {
+        let m = Metrics::new();
+        assert!(m.encode().lines().any(|l| l == "doradura_ytdlp_release_age_days -1"));
+        m.ytdlp_release_age_days.set(61);
+        assert!(m.encode().lines().any(|l| l == "doradura_ytdlp_release_age_days 61"));
     }
 
     #[test]

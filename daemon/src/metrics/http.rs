@@ -22,8 +22,11 @@ use crate::supervisor::Supervisor;
 #[repr(u8)]
 pub enum BotState {
     Disabled = 0,
+    /// Not reached Telegram yet.
     Connecting = 1,
     Connected = 2,
+    /// A `getUpdates` call failed; until one succeeds again.
+    Disconnected = 3,
 }
 
 impl BotState {
@@ -32,23 +35,40 @@ impl BotState {
             BotState::Disabled => "disabled",
             BotState::Connecting => "connecting",
             BotState::Connected => "connected",
+            BotState::Disconnected => "disconnected",
         }
     }
 }
 
 /// Shared between the bot, which sets it, and `/health`, which reads it.
 #[derive(Default)]
-pub struct BotStatus(AtomicU8);
+pub struct BotStatus {
+    state: AtomicU8,
+    /// `doradura_bot_connected`: 1 exactly while the state is `Connected`.
+    gauge: Option<prometheus::IntGauge>,
+}
 
 impl BotStatus {
+    /// A status that also sets `gauge` (1 while connected, else 0).
+    pub fn with_gauge(gauge: prometheus::IntGauge) -> BotStatus {
+        BotStatus {
+            state: AtomicU8::new(BotState::Disabled as u8),
+            gauge: Some(gauge),
+        }
+    }
+
     pub fn set(&self, s: BotState) {
-        self.0.store(s as u8, Ordering::Relaxed);
+        self.state.store(s as u8, Ordering::Relaxed);
+        if let Some(g) = &self.gauge {
+            g.set(i64::from(s == BotState::Connected));
+        }
     }
 
     pub fn get(&self) -> BotState {
-        match self.0.load(Ordering::Relaxed) {
+        match self.state.load(Ordering::Relaxed) {
             1 => BotState::Connecting,
             2 => BotState::Connected,
+            3 => BotState::Disconnected,
             _ => BotState::Disabled,
         }
     }
@@ -132,7 +152,8 @@ async fn health(State(s): State<HttpState>) -> Response {
     if up == 0 {
         failing.push("workers");
     }
-    if bot == BotState::Connecting {
+    let bot_ok = !matches!(bot, BotState::Connecting | BotState::Disconnected);
+    if !bot_ok {
         failing.push("bot");
     }
     // No room for the next download: tasks wait in the queue.
@@ -140,6 +161,16 @@ async fn health(State(s): State<HttpState>) -> Response {
     if !spool.has_room() {
         failing.push("spool");
     }
+    // yt-dlp as the connected workers report it. Its age is for the operator (YtdlpOutdated warns), not a failure.
+    let reported: Vec<&str> = workers
+        .iter()
+        .filter(|w| matches!(w.state, "idle" | "busy"))
+        .map(|w| w.ytdlp_version.as_str())
+        .collect();
+    let mut versions: Vec<&str> = reported.iter().copied().filter(|v| !v.is_empty()).collect();
+    versions.sort_unstable();
+    versions.dedup();
+    let oldest = crate::supervisor::oldest_ytdlp(reported.iter().copied(), crate::now_ms() / 1000);
     let body = json!({
         "status": if failing.is_empty() { "ok" } else { "unhealthy" },
         "failing": failing,
@@ -148,12 +179,18 @@ async fn health(State(s): State<HttpState>) -> Response {
             Err(e) => json!({"ok": false, "error": e}),
         },
         "workers": {"ok": up > 0, "up": up, "total": workers.len()},
-        "bot": {"ok": bot != BotState::Connecting, "state": bot.as_str()},
+        "bot": {"ok": bot_ok, "state": bot.as_str()},
         "spool": {
             "ok": spool.has_room(),
             "free_bytes": spool.free_bytes,
             "required_bytes": spool.required_bytes,
             "error": spool.error,
+        },
+        "ytdlp": {
+            "versions": versions,
+            "workers_without": reported.iter().filter(|v| v.is_empty()).count(),
+            "release_date": oldest.and_then(|(v, _)| doradura_proto::ytdlp_release::release_date(v)),
+            "release_age_days": oldest.map(|(_, age)| age),
         },
     });
     let code = if failing.is_empty() {

@@ -54,6 +54,15 @@ pub struct WorkerSnapshot {
     pub progress: Option<TaskProgress>,
 }
 
+/// The oldest yt-dlp among `versions` whose version is a release date, with its age in whole days at `now_s`.
+/// Versions that are not dates (or empty: yt-dlp missing) are left out.
+pub fn oldest_ytdlp<'a>(versions: impl IntoIterator<Item = &'a str>, now_s: i64) -> Option<(&'a str, u32)> {
+    versions
+        .into_iter()
+        .filter_map(|v| doradura_proto::ytdlp_release::age_days(v, now_s).map(|age| (v, age)))
+        .max_by_key(|(_, age)| *age)
+}
+
 /// Why a hello was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum HelloRefused {
@@ -449,6 +458,14 @@ impl Actor {
                 });
             }
             Some(worker_message::Kind::Hello(_)) => warn!(worker = id, "a second hello on one stream was ignored"),
+            Some(worker_message::Kind::Ytdlp(probe)) => {
+                if probe.ytdlp_version.is_empty() {
+                    warn!(worker = id, was = %rt.ytdlp_version, error = %probe.ytdlp_error, "the worker's yt-dlp changed and is not usable");
+                } else {
+                    info!(worker = id, was = %rt.ytdlp_version, ytdlp = %probe.ytdlp_version, "the worker's yt-dlp changed");
+                }
+                rt.ytdlp_version = probe.ytdlp_version;
+            }
             Some(worker_message::Kind::Pong(_)) | None => {}
             Some(other) => warn!(
                 worker = id,
@@ -467,6 +484,12 @@ impl Actor {
         let connected: Vec<&SlotRuntime> = self.slots.iter().filter(|rt| rt.outbound.is_some()).collect();
         let up = !connected.is_empty() && connected.iter().all(|rt| !rt.ytdlp_version.is_empty());
         m.ytdlp_up.set(i64::from(up));
+        let oldest = oldest_ytdlp(
+            connected.iter().map(|rt| rt.ytdlp_version.as_str()),
+            crate::now_ms() / 1000,
+        );
+        m.ytdlp_release_age_days
+            .set(oldest.map_or(-1, |(_, age)| i64::from(age)));
     }
 
     /// Asks the database for a task for every idle slot that has not asked yet.
@@ -771,5 +794,22 @@ impl Actor {
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod ytdlp_age_tests {
+    use super::oldest_ytdlp;
+
+    #[test]
+    fn the_oldest_dated_ytdlp_is_the_one_reported() {
+        let now = 20_752 * 86_400 + 3600; // 2026-10-26 01:00 UTC
+        assert_eq!(
+            oldest_ytdlp(["2026.10.26", "2026.08.01", "", "custom-build"], now),
+            Some(("2026.08.01", 86))
+        );
+        assert_eq!(oldest_ytdlp(["2026.10.26.010203"], now), Some(("2026.10.26.010203", 0)));
+        assert_eq!(oldest_ytdlp(["", "custom-build"], now), None, "no date to go by");
+        assert_eq!(oldest_ytdlp([], now), None);
     }
 }
