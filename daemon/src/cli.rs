@@ -17,8 +17,9 @@ pub struct Cli {
     /// /etc/doradura/doradura.env when present, as the service does.
     #[arg(long)]
     pub check_config: bool,
-    /// An environment file (NAME=value lines, as systemd's EnvironmentFile=), read under the real environment:
-    /// a variable set in the environment wins over the file.
+    /// An environment file (NAME=value lines, as systemd's EnvironmentFile=), read over the process environment: a
+    /// variable the file sets wins over the environment (as EnvironmentFile= wins over Environment=), and SIGHUP
+    /// reads the file again. doradura.service names /etc/doradura/doradura.env here, so that a reload applies edits.
     #[arg(long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
     /// Print this manual page (roff) and exit.
@@ -109,25 +110,39 @@ pub fn env_file(cli: &Cli, packaged: &Path) -> Result<Option<PathBuf>, String> {
     }
 }
 
-/// The environment the configuration is resolved from, lowest first: `./.env` (development), then the
-/// environment file, then (when that file is the packaged one and `--check-config` reads it) the unit's
-/// directories, then the process environment, which wins, as systemd's `Environment=` lines would.
+/// Variables by name: an environment, or what an environment file holds.
+pub type Vars = HashMap<String, String>;
+
+/// The environment the configuration is resolved from, lowest first: `./.env` (development); the unit's
+/// directories (when `--check-config` reads the packaged file, standing in for what systemd sets); the process
+/// environment; and the environment file, which wins over the process environment as systemd's `EnvironmentFile=`
+/// wins over `Environment=`. Returns it with what the file holds, for `at_start` of later calls.
+///
+/// `at_start` is what the file held when the daemon started (empty at start itself). On SIGHUP the process
+/// environment is still the one the daemon was started with: under systemd it holds the file's start-up values
+/// (`EnvironmentFile=` of the same file). The re-read file wins over it, so an edited line takes effect; and a
+/// variable the process environment holds with exactly the value the file gave it at start is left out, so a line
+/// since deleted from the file falls back to `./.env`, the config file or the default, as it would at a restart,
+/// instead of keeping its old value.
 pub fn environment(
     env_file: Option<&Path>,
     unit: bool,
     process: impl Iterator<Item = (String, String)>,
-) -> Result<HashMap<String, String>, String> {
-    let mut env: HashMap<String, String> = dotenvy::from_path_iter(".env")
+    at_start: &Vars,
+) -> Result<(Vars, Vars), String> {
+    let mut env: Vars = dotenvy::from_path_iter(".env")
         .map(|iter| iter.filter_map(Result::ok).collect())
         .unwrap_or_default();
-    if let Some(path) = env_file {
-        env.extend(read_env_file(path)?);
-        if unit {
-            env.extend(UNIT_DIRECTORIES.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        }
+    let file: Vars = match env_file {
+        Some(path) => read_env_file(path)?.into_iter().collect(),
+        None => Vars::new(),
+    };
+    if unit && env_file.is_some() {
+        env.extend(UNIT_DIRECTORIES.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     }
-    env.extend(process);
-    Ok(env)
+    env.extend(process.filter(|(k, v)| at_start.get(k) != Some(v)));
+    env.extend(file.iter().map(|(k, v)| (k.clone(), v.clone())));
+    Ok((env, file))
 }
 
 /// `NAME=value` lines of an environment file (comments, blank lines and quotes as in `.env.example`).
@@ -167,21 +182,76 @@ mod tests {
         assert!(err.contains("--env-file"), "{err}");
     }
 
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
     #[test]
-    fn the_real_environment_wins_over_the_file_which_wins_over_nothing() {
+    fn the_file_wins_over_the_real_environment_which_wins_over_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("doradura.env");
-        std::fs::write(&file, "# a comment\nWORKERS=3\nMETRICS_PORT=9464\nRUST_LOG=\"debug\"\n").unwrap();
-        let process = [("WORKERS".to_string(), "5".to_string())];
-        let env = environment(Some(&file), false, process.into_iter()).unwrap();
-        assert_eq!(env["WORKERS"], "5");
+        std::fs::write(
+            &file,
+            "# a comment\nWORKERS=3\nMETRICS_PORT=9464\nRUST_LOG=\"debug\"\nSTATE_DIRECTORY=/srv/doradura\n",
+        )
+        .unwrap();
+        let process = vars(&[("WORKERS", "5"), ("ADMIN_IDS", "7")]);
+        let (env, read) = environment(Some(&file), false, process.into_iter(), &HashMap::new()).unwrap();
+        assert_eq!(env["WORKERS"], "3");
+        assert_eq!(env["ADMIN_IDS"], "7");
         assert_eq!(env["METRICS_PORT"], "9464");
         assert_eq!(env["RUST_LOG"], "debug");
-        assert!(!env.contains_key("STATE_DIRECTORY"));
-        let unit = environment(Some(&file), true, std::iter::empty()).unwrap();
-        assert_eq!(unit["STATE_DIRECTORY"], "/var/lib/doradura");
-        let missing = environment(Some(&dir.path().join("nope.env")), false, std::iter::empty()).unwrap_err();
+        assert_eq!(read.len(), 4);
+        assert_eq!(read["RUST_LOG"], "debug");
+        let (none, read) = environment(None, false, vars(&[("WORKERS", "5")]).into_iter(), &HashMap::new()).unwrap();
+        assert_eq!((none["WORKERS"].as_str(), read.len()), ("5", 0));
+        // The unit's directories stand for what systemd sets: under the shell's environment and the file.
+        let process = vars(&[("CACHE_DIRECTORY", "/tmp/cache")]);
+        let (unit, _) = environment(Some(&file), true, process.into_iter(), &HashMap::new()).unwrap();
+        assert_eq!(unit["RUNTIME_DIRECTORY"], "/run/doradura");
+        assert_eq!(unit["CACHE_DIRECTORY"], "/tmp/cache");
+        assert_eq!(unit["STATE_DIRECTORY"], "/srv/doradura");
+        let (plain, _) = environment(Some(&file), false, std::iter::empty(), &HashMap::new()).unwrap();
+        assert!(!plain.contains_key("RUNTIME_DIRECTORY"));
+        let missing = environment(
+            Some(&dir.path().join("nope.env")),
+            false,
+            std::iter::empty(),
+            &HashMap::new(),
+        )
+        .unwrap_err();
         assert!(missing.contains("nope.env"), "{missing}");
+    }
+
+    /// SIGHUP under systemd: the process environment still holds what `EnvironmentFile=` read at start.
+    #[test]
+    fn on_reload_the_edited_file_wins_and_a_deleted_line_falls_back_as_at_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("doradura.env");
+        std::fs::write(
+            &file,
+            "RUST_LOG=info\nALERT_QUEUE_DEPTH_THRESHOLD=100\nALERT_WINDOW=120\nWORKERS=3\n",
+        )
+        .unwrap();
+        // The unit's EnvironmentFile= gave the process the file's values; a drop-in set ADMIN_IDS; WORKERS was set
+        // by hand to something else.
+        let process = vars(&[
+            ("RUST_LOG", "info"),
+            ("ALERT_QUEUE_DEPTH_THRESHOLD", "100"),
+            ("ALERT_WINDOW", "120"),
+            ("ADMIN_IDS", "7"),
+            ("WORKERS", "5"),
+        ]);
+        let (_, at_start) = environment(Some(&file), false, process.clone().into_iter(), &HashMap::new()).unwrap();
+        std::fs::write(&file, "RUST_LOG=debug\nALERT_QUEUE_DEPTH_THRESHOLD=2\n").unwrap();
+        let (env, _) = environment(Some(&file), false, process.into_iter(), &at_start).unwrap();
+        assert_eq!(env["RUST_LOG"], "debug");
+        assert_eq!(env["ALERT_QUEUE_DEPTH_THRESHOLD"], "2");
+        // Deleted from the file: gone, as after a restart, instead of the stale value from the start.
+        assert!(!env.contains_key("ALERT_WINDOW"), "{env:?}");
+        // Not the file's value at start, so not the file's doing: the environment's own value shows again.
+        assert_eq!(env["WORKERS"], "5");
+        assert_eq!(env["ADMIN_IDS"], "7");
     }
 
     #[test]
@@ -198,6 +268,11 @@ mod tests {
         assert!(
             unit.lines()
                 .any(|l| l == format!("EnvironmentFile=-{PACKAGED_ENV_FILE}"))
+        );
+        // The daemon reads the same file itself, over the environment, so that SIGHUP re-reads it.
+        assert!(
+            unit.lines()
+                .any(|l| l == format!("ExecStart=/usr/bin/doradurad --env-file {PACKAGED_ENV_FILE}"))
         );
     }
 }

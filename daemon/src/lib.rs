@@ -77,9 +77,10 @@ pub enum DaemonError {
 
 impl DaemonError {
     /// A problem of the configuration or the host's setup that a restart cannot fix: the daemon exits with 78
-    /// (`EX_CONFIG`), which the unit's `RestartPreventExitStatus=78` does not restart.
+    /// (`EX_CONFIG`), which the unit's `RestartPreventExitStatus=78` does not restart. An address that is not up
+    /// yet (a network still coming up at boot) is not one: the unit's restarts bring the daemon up once it is.
     pub fn is_config(&self) -> bool {
-        matches!(self, DaemonError::MetricsBind { .. })
+        matches!(self, DaemonError::MetricsBind { source, .. } if source.kind() != std::io::ErrorKind::AddrNotAvailable)
     }
 }
 

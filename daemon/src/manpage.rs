@@ -82,11 +82,13 @@ fn entry(term: &str, text: &str) -> Item {
 fn environment() -> Section {
     let mut items = vec![para(
         "Every setting is an environment variable. Under systemd the variables come from \
-         /etc/doradura/doradura.env (EnvironmentFile= of doradura.service). doradurad also reads a file of the \
-         same form given with --env-file (--check-config reads the packaged one by default) and ./.env in the \
-         working directory, both under the process environment, which wins. An invalid value stops start-up \
-         with exit status 78 and a message naming the variable and what it accepts; doradurad --check-config \
-         prints the value of every variable in force, secrets redacted.",
+         /etc/doradura/doradura.env, which doradura.service names twice: EnvironmentFile= puts it in the \
+         process environment at start, and ExecStart= passes it with --env-file, so that doradurad reads it \
+         itself, at start and on every SIGHUP. Precedence: a command-line flag, then the file given with \
+         --env-file (--check-config reads the packaged one by default), then the process environment, then \
+         ./.env in the working directory, then the config file (--config), then the default. An invalid value \
+         stops start-up with exit status 78 and a message naming the variable and what it accepts; doradurad \
+         --check-config prints the value of every variable in force, secrets redacted.",
     )];
     items.push(para(
         "The list below is the package's /etc/doradura/doradura.env (the project's .env.example), with its \
@@ -159,16 +161,18 @@ fn sections() -> Vec<Section> {
                 entry(
                     "1",
                     "Start-up or the service failed: the database could not be opened or migrated, the control \
-                     socket could not be bound, the download directory could not be prepared. The message on \
+                     socket could not be bound, the download directory could not be prepared, the metrics address \
+                     is not (yet) an address of this host (the unit restarts it until the network is up). The \
+                     message on \
                      standard error and in the journal says which.",
                 ),
                 entry("2", "The command line is wrong (an unknown flag, a missing value)."),
                 entry(
                     "78",
                     "A setting is invalid (EX_CONFIG): the message names the variable, its value and what it \
-                     accepts; or an --env-file cannot be read; or the metrics address cannot be bound (the \
-                     message names METRICS_BIND and METRICS_PORT, and says what to do: another program on the \
-                     port, Prometheus on 9090 for one). doradura.service does not restart on it \
+                     accepts; or an --env-file cannot be read; or the metrics port is taken (the message names \
+                     METRICS_BIND and METRICS_PORT, and says what to do: another program on the port, Prometheus \
+                     on 9090 for one). doradura.service does not restart on it \
                      (RestartPreventExitStatus=78).",
                 ),
             ],
@@ -184,12 +188,14 @@ fn sections() -> Vec<Section> {
                 ),
                 entry(
                     "SIGHUP",
-                    "Reload: read the configuration again (the process environment over the --env-file file \
-                     and ./.env, and the config file) and apply what can change at run time, the log filter \
-                     (RUST_LOG) and the alert thresholds. Everything else (the token, ports, paths, workers) \
-                     needs a restart. An invalid configuration is refused in the log and the running one kept. \
-                     systemctl reload sends it. The process environment is the one the daemon was started \
-                     with: what systemd's EnvironmentFile= gave it does not change until a restart.",
+                    "Reload: read the configuration again (the --env-file file, ./.env and the config file) \
+                     and apply what can change at run time, the log filter (RUST_LOG) and the alert thresholds, \
+                     windows and throttles. Everything else (the token, ports, paths, workers, \
+                     ALERT_CHECK_INTERVAL) needs a restart. An invalid configuration is refused in the log and the \
+                     running one kept. systemctl reload sends it. The process environment is the one the daemon \
+                     was started with, but the re-read --env-file file wins over it: an edit to \
+                     /etc/doradura/doradura.env applies although systemd's EnvironmentFile= gave the process the \
+                     old value, and a line deleted from it falls back as at a restart.",
                 ),
                 entry(
                     "SIGKILL, a crash",
@@ -210,8 +216,9 @@ fn sections() -> Vec<Section> {
             vec![
                 entry(
                     "/etc/doradura/doradura.env",
-                    "The settings (see ENVIRONMENT), read by doradura.service. Mode 0640, group doradura: it \
-                     holds the bot token. A conffile: upgrades keep your edits.",
+                    "The settings (see ENVIRONMENT), read by doradura.service at start and on systemctl \
+                     reload. Mode 0640, group doradura: it holds the bot token. A conffile: upgrades keep your \
+                     edits.",
                 ),
                 entry(
                     "/etc/doradura/doradura.toml",

@@ -99,6 +99,17 @@ fn ctl_ok(d: &Daemon, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Sends test QueueBackup alerts until one carries `figures` from the latest evaluation.
+fn wait_queue_backup_figures(d: &Daemon, tg: &FakeTelegram, figures: &str) {
+    wait_for(T, figures, || {
+        ctl_ok(d, &["alerts", "test", "QueueBackup"]);
+        admin_messages(tg, "🧪 TEST")
+            .iter()
+            .any(|c| text_of(c).contains(figures))
+            .then_some(())
+    });
+}
+
 fn download_fails(d: &Daemon, url: &str, out: &Path) {
     let o = d.ctl(["download", url, "--out", out.to_str().unwrap()]);
     assert!(!o.status.success(), "{url} should fail");
@@ -452,18 +463,56 @@ fn sighup_applies_new_thresholds_without_a_restart() {
     d.wait_idle(T);
     let mut clients = flood(&d, 4);
     // A test alert carries the latest evaluation's figures: 3 queued, under the threshold of 100, not firing.
-    wait_for(T, "an evaluation of 3 queued against 100", || {
-        ctl_ok(&d, &["alerts", "test", "QueueBackup"]);
-        admin_messages(&tg, "🧪 TEST")
-            .iter()
-            .any(|c| text_of(c).contains("Current: 3 queued (threshold: 100 queued)"))
-            .then_some(())
-    });
+    wait_queue_backup_figures(&d, &tg, "Current: 3 queued (threshold: 100 queued)");
     assert!(admin_messages(&tg, "WARNING ALERT").is_empty());
     std::fs::write(d.dir.path().join(".env"), "ALERT_QUEUE_DEPTH_THRESHOLD=2\n").unwrap();
     d.signal(Signal::SIGHUP);
     let alert = wait_message(&tg, "WARNING ALERT\n\nDownload Queue Backing Up");
     assert!(text_of(&alert).contains("Current: 3 queued (threshold: 2 queued)"));
+    d.signal(Signal::SIGTERM);
+    assert!(d.wait_exit(T).success());
+    for c in &mut clients {
+        let _ = c.wait();
+    }
+}
+
+/// `systemctl reload` on a packaged install: the unit's `EnvironmentFile=` gave the process the file's values at
+/// start, and `--env-file` names the same file. SIGHUP re-reads the file, whose edits win over the stale
+/// environment; a line deleted from it falls back to the default, as at a restart.
+#[test]
+fn sighup_applies_edits_to_the_env_file_over_the_environment_the_daemon_started_with() {
+    let tg = FakeTelegram::start();
+    let b = builder(&tg).env("WORKERS", "1");
+    let fake = hanging_ytdlp(b.dir());
+    let file = b.dir().join("doradura.env");
+    let packaged = "# as /etc/doradura/doradura.env\nALERT_QUEUE_DEPTH_THRESHOLD=100\n";
+    std::fs::write(&file, packaged).unwrap();
+    // What systemd's EnvironmentFile= puts in the process environment from that file.
+    let b = b
+        .env("ALERT_QUEUE_DEPTH_THRESHOLD", "100")
+        .env("YTDLP_PATH", &fake)
+        .args(["--env-file".as_ref(), file.as_os_str()]);
+    let mut d = start(&tg, b);
+    d.wait_idle(T);
+    let mut clients = flood(&d, 4);
+    wait_queue_backup_figures(&d, &tg, "Current: 3 queued (threshold: 100 queued)");
+    assert!(admin_messages(&tg, "WARNING ALERT").is_empty());
+
+    // The operator edits the file and reloads; the environment still says 100.
+    std::fs::write(&file, packaged.replace("=100", "=2")).unwrap();
+    d.signal(Signal::SIGHUP);
+    let alert = wait_message(&tg, "WARNING ALERT\n\nDownload Queue Backing Up");
+    assert!(
+        text_of(&alert).contains("Current: 3 queued (threshold: 2 queued)"),
+        "{}",
+        text_of(&alert)
+    );
+
+    // Then deletes the line and reloads: the default of 50, not the environment's 100 from the start.
+    std::fs::write(&file, "# as /etc/doradura/doradura.env\n").unwrap();
+    d.signal(Signal::SIGHUP);
+    wait_message(&tg, "RESOLVED\n\nDownload Queue Backing Up");
+    wait_queue_backup_figures(&d, &tg, "Current: 3 queued (threshold: 50 queued)");
     d.signal(Signal::SIGTERM);
     assert!(d.wait_exit(T).success());
     for c in &mut clients {

@@ -642,6 +642,21 @@ fn a_worker_killed_while_the_bot_uploads_changes_nothing() {
     );
 }
 
+#[test]
+fn an_upload_that_takes_longer_than_teloxides_default_timeout_is_sent_once() {
+    // A local Bot API server answers only once it has passed the file on: here, after 20 s (teloxide's own client
+    // gives up on any request after 17 s and the upload would be sent again).
+    let tg = FakeTelegram::start();
+    let (site, _d) = with_site(&tg, builder(&tg).env("WORKERS", "1"));
+    tg.fail("sendaudio", 1, Failure::Delay(Duration::from_secs(20)));
+    let prompt = send_link(&tg, &ann(), &site.url("clip.mp4"));
+    tg.press(&ann(), prompt.message_id.unwrap(), "dl:mp3:128k");
+    tg.wait_call(Duration::from_secs(90), "the audio", |c| {
+        c.method == "sendaudio" && c.message_id.is_some()
+    });
+    assert_eq!(tg.received("sendaudio"), 1, "the upload was sent again");
+}
+
 /// The answer to the callback query `query`.
 fn answer_to(tg: &FakeTelegram, query: &str) -> Call {
     tg.wait_call(T, "the button's answer", |c| {

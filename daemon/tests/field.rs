@@ -95,6 +95,7 @@ fn an_endless_stream_stops_at_the_size_limit_and_leaves_nothing() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("failed (too_large)"), "{}", stderr(&o));
     let peak = peak.load(Ordering::SeqCst);
+    eprintln!("spool peak: {peak} bytes in {samples} samples");
     let limit = 5 * 1024 * 1024;
     // One file may pass the limit by the worker's margin (1 MiB here), never more.
     assert!(

@@ -307,7 +307,8 @@ fn a_metrics_address_not_on_this_host_is_named_with_its_variable() {
         .env("METRICS_BIND", "192.0.2.1")
         .env("METRICS_PORT", "0")
         .run_to_exit(&[], T);
-    assert_eq!(out.status.code(), Some(78));
+    // Not 78: at boot the address may just not be up yet, and the unit's restarts bring the daemon up once it is.
+    assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("192.0.2.1 is not an address of this host: set METRICS_BIND"),

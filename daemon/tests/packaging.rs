@@ -119,6 +119,8 @@ fn the_debian_package_installs_everything_an_operator_needs() {
         ("usr/bin/doradura-worker", "-rwxr-xr-x"),
         ("usr/bin/doradurctl", "-rwxr-xr-x"),
         ("usr/lib/systemd/system/doradura.service", "-rw-r--r--"),
+        ("usr/lib/systemd/system/doradura-ytdlp-update.service", "-rw-r--r--"),
+        ("usr/lib/systemd/system/doradura-ytdlp-update.timer", "-rw-r--r--"),
         ("usr/lib/sysusers.d/doradura.conf", "-rw-r--r--"),
         ("usr/lib/tmpfiles.d/doradura.conf", "-rw-r--r--"),
         ("etc/doradura/doradura.env", "-rw-r-----"),
@@ -413,7 +415,7 @@ fn check_config_prints_the_effective_configuration_without_secrets_and_refuses_b
 }
 
 #[test]
-fn check_config_reads_the_env_file_under_the_environment_as_the_service_does() {
+fn check_config_reads_the_env_file_over_the_environment_as_the_service_does() {
     let t = std::time::Duration::from_secs(30);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("doradura.env");
@@ -425,22 +427,32 @@ fn check_config_reads_the_env_file_under_the_environment_as_the_service_does() {
     .unwrap();
     let out = doradura_testkit::Daemon::builder()
         .env("ALERT_WINDOW", "300")
+        .env("ALERT_MIN_SAMPLES", "7")
         .run_to_exit(&["--check-config", "--env-file", file.to_str().unwrap()], t);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
-    // The file's values, a quoted one too; the real environment wins where both set a variable.
+    // The file's values, a quoted one too; the file wins where both set a variable, as the service's --env-file
+    // does over what EnvironmentFile= put in its environment (so that a reload applies the file's edits), and as
+    // systemd's EnvironmentFile= does over Environment=. What only the environment sets still counts.
     for line in [
         "METRICS_PORT=9464",
         "FREE_COOLDOWN=45s",
-        "ALERT_WINDOW=300",
+        "ALERT_WINDOW=120",
+        "ALERT_MIN_SAMPLES=7",
         "TELOXIDE_TOKEN=<redacted>",
     ] {
         assert!(lines.contains(&line), "{line} not in:\n{text}");
     }
     assert!(!text.contains("SECRET-FROM-THE-FILE"), "{text}");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("environment file {}", file.display())), "{err}");
+    assert!(
+        err.contains(&format!(
+            "environment file {} (it wins over the environment)",
+            file.display()
+        )),
+        "{err}"
+    );
 
     // A bad value in the file stops it like one in the environment; so does a file that is not there.
     std::fs::write(&file, "ALERT_THROTTLE=soon\n").unwrap();

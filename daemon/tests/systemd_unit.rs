@@ -6,7 +6,7 @@ use std::process::Command;
 fn the_unit_verifies() {
     let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../systemd/doradura.service")).unwrap();
     assert!(unit.contains("\nType=notify\n"));
-    assert!(unit.contains("\nExecStart=/usr/bin/doradurad\n"));
+    assert!(unit.contains("\nExecStart=/usr/bin/doradurad --env-file /etc/doradura/doradura.env\n"));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("doradura.service");
     let daemon = doradura_testkit::bin("doradurad");
@@ -41,6 +41,8 @@ fn the_unit_has_what_an_operator_expects() {
         "CacheDirectory=doradura",
         "EnvironmentFile=-/etc/doradura/doradura.env",
         "ExecReload=/bin/kill -HUP $MAINPID",
+        // SIGHUP re-reads the file only when the daemon is told its name.
+        "ExecStart=/usr/bin/doradurad --env-file /etc/doradura/doradura.env",
         "ProtectSystem=strict",
         "NoNewPrivileges=yes",
         "SystemCallFilter=@system-service",

@@ -434,17 +434,15 @@ fn the_package_ships_the_updater_and_recommends_python3_venv() {
             (s(0), s(1), s(2))
         })
         .collect();
+    // The units come through cargo-deb's systemd handling (daemon-reload, purge), installed but not enabled.
+    let units = deb["systemd-units"].as_array().expect("a list of unit sets");
+    let updater = units
+        .iter()
+        .find(|u| u.get("unit-name").and_then(|n| n.as_str()) == Some("doradura-ytdlp-update"))
+        .expect("the updater's units are handled by cargo-deb");
+    assert_eq!(updater["enable"].as_bool(), Some(false));
+    assert_eq!(updater["start"].as_bool(), Some(false));
     for (source, dest, mode) in [
-        (
-            "../systemd/doradura-ytdlp-update.service",
-            "usr/lib/systemd/system/",
-            "644",
-        ),
-        (
-            "../systemd/doradura-ytdlp-update.timer",
-            "usr/lib/systemd/system/",
-            "644",
-        ),
         ("../systemd/ytdlp-update", "usr/lib/doradura/ytdlp-update", "755"),
         (
             "../systemd/ytdlp-selftest.mp3",

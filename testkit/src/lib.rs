@@ -223,12 +223,14 @@ pub struct Daemon {
     pub socket: PathBuf,
     child: Option<Child>,
     env: HashMap<String, String>,
+    args: Vec<std::ffi::OsString>,
     notify: Option<PathBuf>,
 }
 
 /// Builds the environment and starts a daemon.
 pub struct DaemonBuilder {
     env: HashMap<String, String>,
+    args: Vec<std::ffi::OsString>,
     notify: Option<PathBuf>,
     dir: tempfile::TempDir,
 }
@@ -265,7 +267,12 @@ impl DaemonBuilder {
         env.insert("WORKER_PATH".into(), bin("doradura-worker").display().to_string());
         // A yt-dlp that does not exist unless a test provides one.
         env.insert("YTDLP_PATH".into(), dir.path().join("no-yt-dlp").display().to_string());
-        DaemonBuilder { env, notify: None, dir }
+        DaemonBuilder {
+            env,
+            args: Vec::new(),
+            notify: None,
+            dir,
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -275,6 +282,16 @@ impl DaemonBuilder {
     pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Self {
         self.env
             .insert(key.into(), value.as_ref().to_string_lossy().into_owned());
+        self
+    }
+
+    /// Command-line arguments for `start()` (and every `restart()`), after any given before.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args.extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
         self
     }
 
@@ -296,15 +313,18 @@ impl DaemonBuilder {
             socket,
             child: None,
             env: self.env,
+            args: self.args,
             notify: self.notify,
         };
         d.spawn();
         d
     }
 
-    /// Runs the daemon with `args` to completion (for start-up failures) and returns its output.
+    /// Runs the daemon with `args` (after those of `args()`) to completion (for start-up failures) and returns its
+    /// output.
     pub fn run_to_exit(self, args: &[&str], timeout: Duration) -> Output {
         let mut child = Command::new(bin("doradurad"))
+            .args(&self.args)
             .args(args)
             .env_clear()
             .envs(&self.env)
@@ -341,7 +361,10 @@ impl Daemon {
             .open(self.dir.path().join("daemon.log"))
             .unwrap();
         let mut cmd = Command::new(bin("doradurad"));
-        cmd.env_clear().envs(&self.env).current_dir(self.dir.path());
+        cmd.args(&self.args)
+            .env_clear()
+            .envs(&self.env)
+            .current_dir(self.dir.path());
         if let Some(n) = &self.notify {
             cmd.env("NOTIFY_SOCKET", n);
         }

@@ -105,6 +105,8 @@ struct Inner {
     /// Messages the bot sent, by id, for callback queries to refer to.
     bot_messages: HashMap<i64, Value>,
     down: bool,
+    /// Requests received per method, counted on arrival (a call the client gave up on is counted too).
+    received: HashMap<String, usize>,
 }
 
 #[derive(Clone, Default)]
@@ -253,6 +255,19 @@ impl FakeTelegram {
         self.shared.inner.lock().unwrap().calls.clone()
     }
 
+    /// Requests of one method (lower case) that arrived, finished or not: a request the client timed out on and
+    /// sent again counts twice.
+    pub fn received(&self, method: &str) -> usize {
+        self.shared
+            .inner
+            .lock()
+            .unwrap()
+            .received
+            .get(method)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Calls of one method (lower case).
     pub fn calls_of(&self, method: &str) -> Vec<Call> {
         self.calls().into_iter().filter(|c| c.method == method).collect()
@@ -352,6 +367,7 @@ async fn api(
 
     let failure = {
         let mut inner = shared.inner.lock().unwrap();
+        *inner.received.entry(method.clone()).or_default() += 1;
         if inner.down {
             return error(502, "Bad Gateway", None);
         }

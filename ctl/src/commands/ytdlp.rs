@@ -223,7 +223,17 @@ pub fn rollback(base: &Path, now_s: i64) -> anyhow::Result<Rolled> {
     }
     let tmp = base.join(format!(".{REJECTED}.new"));
     let text: String = rejected.iter().map(|v| format!("{v}\n")).collect();
-    fs::write(&tmp, text).map_err(denied)?;
+    // A fresh file, never through whatever stands at that name (a symbolic link left there).
+    match fs::remove_file(&tmp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(denied(e)),
+        _ => {}
+    }
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut f| io::Write::write_all(&mut f, text.as_bytes()))
+        .map_err(denied)?;
     give_to_owner(base, &tmp);
     fs::rename(&tmp, base.join(REJECTED)).map_err(denied)?;
     if let Ok(dir) = File::open(base) {
@@ -292,6 +302,7 @@ pub fn render_rolled(r: &Rolled) -> String {
 }
 
 pub fn status_command(dir: &Path, json: bool) -> anyhow::Result<()> {
+    become_owner(dir)?;
     let s = status(dir, now_s())?;
     if json {
         println!("{}", serde_json::to_string_pretty(&s)?);
@@ -301,7 +312,28 @@ pub fn status_command(dir: &Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Run as root, the command goes on as the owner of the directory (the `doradura` user): every file it reads or
+/// writes there is that user's, who could otherwise plant a symbolic link that root would follow.
+fn become_owner(base: &Path) -> anyhow::Result<()> {
+    use nix::unistd::{Gid, Uid, geteuid, setgid, setgroups, setuid};
+    use std::os::unix::fs::MetadataExt;
+    if !geteuid().is_root() {
+        return Ok(());
+    }
+    let Ok(m) = fs::metadata(base) else {
+        return Ok(());
+    };
+    if m.uid() == 0 {
+        return Ok(());
+    }
+    setgroups(&[]).context("dropping root's groups")?;
+    setgid(Gid::from_raw(m.gid())).context("taking the directory's group")?;
+    setuid(Uid::from_raw(m.uid())).context("taking the directory's owner")?;
+    Ok(())
+}
+
 pub fn rollback_command(dir: &Path, json: bool) -> anyhow::Result<()> {
+    become_owner(dir)?;
     let r = rollback(dir, now_s())?;
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);

@@ -51,6 +51,8 @@ impl Rules {
             AlertType::HighErrorRate => self.throttle_error_rate,
             AlertType::QueueBackup => self.throttle_queue,
             AlertType::PaymentFailure => Duration::ZERO,
+            // A warning that lasts days until someone updates: a reminder a day is enough.
+            AlertType::YtdlpOutdated => self.throttle_other.max(Duration::from_secs(24 * 3600)),
             _ => self.throttle_other,
         }
     }
@@ -197,8 +199,9 @@ pub fn evaluate(o: &Observation, r: &Rules) -> Vec<Finding> {
                 y.version, y.workers, y.connected
             ),
             details: "Sites break old yt-dlp releases. Enable the updater (systemctl enable --now \
-                      doradura-ytdlp-update.timer) or update the yt-dlp at YTDLP_PATH; workers notice the new one \
-                      by themselves."
+                      doradura-ytdlp-update.timer) or update the yt-dlp at YTDLP_PATH; workers notice a replaced \
+                      yt-dlp by themselves, but a daemon started before the updater's first release needs one \
+                      restart to use it."
                 .into(),
         });
     }

@@ -123,7 +123,7 @@ pub async fn run(config: &Config, ctx: Arc<Ctx>, shutdown: CancellationToken) {
             return;
         }
     };
-    let bot = Bot::new(token.expose()).set_api_url(url);
+    let bot = new_bot(token.expose(), url, config.max_file_size_mb);
     let _ = retry::METRICS.set(ctx.downloads.metrics.clone());
 
     // Telegram may be unreachable at start: keep trying; the rest of the daemon runs meanwhile.
@@ -201,7 +201,32 @@ pub async fn run(config: &Config, ctx: Arc<Ctx>, shutdown: CancellationToken) {
 /// A Bot API client for other senders (the alerts), when a token is configured and the URL is valid.
 pub fn client(config: &Config) -> Option<Bot> {
     let token = config.bot_token.as_ref()?;
-    Some(Bot::new(token.expose()).set_api_url(reqwest_url(&config.api_url)?))
+    Some(new_bot(
+        token.expose(),
+        reqwest_url(&config.api_url)?,
+        config.max_file_size_mb,
+    ))
+}
+
+/// How long one Bot API request may take: a minute, plus a second per megabyte of the largest file (an upload at
+/// 1 MB/s). teloxide's default client gives every request 17 s, which a large upload outlives, above all through a
+/// local Bot API server, which answers only once it has passed the file on; the upload would then be sent again.
+fn request_timeout(max_file_size_mb: u64) -> Duration {
+    Duration::from_secs(60 + max_file_size_mb)
+}
+
+/// A Bot API client with teloxide's settings but [`request_timeout`].
+fn new_bot(token: &str, url: url::Url, max_file_size_mb: u64) -> Bot {
+    let client = teloxide::net::default_reqwest_settings()
+        .timeout(request_timeout(max_file_size_mb))
+        .build();
+    match client {
+        Ok(client) => Bot::with_client(token, client).set_api_url(url),
+        Err(e) => {
+            warn!(error = %e, "cannot build the Bot API client with a longer timeout; using teloxide's default");
+            Bot::new(token).set_api_url(url)
+        }
+    }
 }
 
 fn reqwest_url(s: &str) -> Option<url::Url> {
