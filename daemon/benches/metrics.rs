@@ -73,7 +73,7 @@ fn main() {
     let shipped_series = m.encode().lines().filter(|l| !l.starts_with('#')).count();
     let shipped = encode(&m);
     let wide = IntCounterVec::new(Opts::new("bench_wide_total", "bench"), &["id"]).unwrap();
-    m.registry.register(Box::new(wide.clone())).unwrap();
+    m.registry().register(Box::new(wide.clone())).unwrap();
     let extra = 10_000 - shipped_series.min(10_000);
     for i in 0..extra {
         wide.with_label_values(&[&i.to_string()]).inc();

@@ -1,14 +1,12 @@
 //! Telegram `/metrics [category]`: the details behind the dashboard. Figures over windows come from the database;
 //! the few that only exist as counters of this process (errors, rate-limit hits) say "since start".
 
+use doradura_proto::types::MetricsCategory;
 use rusqlite::{Connection, params};
 
 use crate::metrics::Metrics;
-use crate::metrics::catalog::ERROR_CATEGORIES;
-use crate::plans::Plan;
 use crate::supervisor::WorkerSnapshot;
 
-pub const CATEGORIES: [&str; 4] = ["performance", "business", "engagement", "system"];
 const DAY_MS: i64 = 86_400_000;
 
 /// The value at quantile `q` of sorted values (nearest rank).
@@ -133,20 +131,20 @@ pub fn system(conn: &Connection, workers: &[WorkerSnapshot], m: &Metrics) -> rus
         .iter()
         .map(|(p, n)| format!("{p} {n}"))
         .collect();
-    let up = workers.iter().filter(|w| matches!(w.state, "idle" | "busy")).count();
+    let up = crate::supervisor::workers_up(workers);
     let restarts: u32 = workers.iter().map(|w| w.restarts).sum();
-    let errors: Vec<String> = ERROR_CATEGORIES
-        .iter()
-        .zip(&m.errors)
-        .filter(|(_, c)| c.get() > 0)
-        .map(|(name, c)| format!("{name} {}", c.get()))
+    let errors: Vec<String> = m
+        .errors_by_category()
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(category, n)| format!("{category} {n}"))
         .collect();
-    let limited: Vec<String> = Plan::ALL
-        .iter()
-        .zip(&m.rate_limit_hits)
-        .map(|(p, c)| format!("{} {}", p.title(), c.get()))
+    let limited: Vec<String> = m
+        .rate_limit_hits()
+        .into_iter()
+        .map(|(p, n)| format!("{} {n}", p.title()))
         .collect();
-    let refused: u64 = m.payment_failure.iter().flat_map(|v| v.iter()).map(|c| c.get()).sum();
+    let refused: u64 = m.payment_failures();
     Ok(format!(
         "🖥 System\nWorkers: {up}/{} up, {restarts} restarts\nQueue: {}\nErrors since start: {}\nRate-limit hits since start: {}\nPayments refused since start: {refused}",
         workers.len(),
@@ -162,7 +160,8 @@ pub fn system(conn: &Connection, workers: &[WorkerSnapshot], m: &Metrics) -> rus
 
 /// The answer to `/metrics` without a category, or with one it does not know.
 pub fn menu(unknown: Option<&str>) -> String {
-    let list = CATEGORIES.map(|c| format!("/metrics {c}")).join("\n");
+    let list: Vec<String> = MetricsCategory::ALL.iter().map(|c| format!("/metrics {c}")).collect();
+    let list = list.join("\n");
     match unknown {
         Some(u) => format!(
             "Unknown category {:?}. The categories are:\n{list}",

@@ -10,6 +10,7 @@ use crate::metrics::Metrics;
 use crate::queue::{self, CancelOutcome, Enqueued, NewTask, QueueError, QueuePolicy};
 use crate::supervisor::Supervisor;
 use crate::urlcheck::{self, UrlError};
+use doradura_proto::types::ErrorCategory;
 
 #[derive(Clone)]
 pub struct Downloads {
@@ -36,7 +37,7 @@ impl Downloads {
     pub async fn check_url(&self, raw: &str) -> Result<String, UrlError> {
         let checked = urlcheck::check(raw, self.allow_private_hosts, &self.allowed_hosts).await;
         if checked.is_err() {
-            self.metrics.error("validation");
+            self.metrics.error(ErrorCategory::Validation);
         }
         checked
     }
@@ -52,11 +53,11 @@ impl Downloads {
             .map_err(|e| RequestError::Database(e.to_string()))?
             .map_err(|e| match e {
                 QueueError::Full { .. } => {
-                    self.metrics.error("queue");
+                    self.metrics.error(ErrorCategory::Queue);
                     RequestError::Full(e.to_string())
                 }
                 QueueError::Db(e) => {
-                    self.metrics.error("database");
+                    self.metrics.error(ErrorCategory::Database);
                     RequestError::Database(e.to_string())
                 }
             })?;

@@ -28,6 +28,7 @@ pub mod users;
 use std::time::{Duration, Instant};
 
 use doradura_proto::control_server::ControlServer;
+use doradura_proto::types::ErrorCategory;
 use doradura_proto::worker_link_server::WorkerLinkServer;
 use tokio::sync::watch;
 use tokio_stream::wrappers::UnixListenerStream;
@@ -164,7 +165,7 @@ pub async fn run(
             .await?
             .map_err(DaemonError::Recover)?;
     }
-    let bot_status = Arc::new(BotStatus::with_gauge(metrics.bot_connected.clone()));
+    let bot_status = Arc::new(BotStatus::with_gauge(metrics.bot_connected_gauge()));
     bot_status.set(if config.bot_token.is_some() {
         BotState::Connecting
     } else {
@@ -364,7 +365,7 @@ async fn refresh_metrics(metrics: Arc<Metrics>, database: Database, started: Ins
     for ticks in 1u64.. {
         tick.tick().await;
         let up = started.elapsed().as_secs();
-        metrics.uptime.inc_by(up.saturating_sub(counted));
+        metrics.count_uptime(up.saturating_sub(counted));
         counted = counted.max(up);
         if ticks.is_multiple_of(60) {
             let m = metrics.clone();
@@ -374,7 +375,7 @@ async fn refresh_metrics(metrics: Arc<Metrics>, database: Database, started: Ins
                     .await,
                 Ok(Ok(()))
             ) {
-                metrics.error("database");
+                metrics.error(ErrorCategory::Database);
             }
         }
     }
@@ -393,11 +394,11 @@ async fn roll_up(database: Database, metrics: Arc<Metrics>, every: Duration) {
                 since = Some(started_s - MARGIN_S);
             }
             Ok(Err(e)) => {
-                metrics.error("database");
+                metrics.error(ErrorCategory::Database);
                 warn!(error = %e, "the analytics roll-up failed");
             }
             Err(e) => {
-                metrics.error("database");
+                metrics.error(ErrorCategory::Database);
                 warn!(error = %e, "the analytics roll-up failed");
             }
         }
@@ -432,8 +433,11 @@ async fn status_updates(supervisor: Supervisor, wanted: usize) {
         let Some(workers) = supervisor.snapshot().await else {
             return;
         };
-        let up = workers.iter().filter(|w| w.state == "idle").count();
-        let looping = workers.iter().filter(|w| w.state == "crash_loop").count();
+        let up = crate::supervisor::workers_up(&workers);
+        let looping = workers
+            .iter()
+            .filter(|w| w.state == crate::supervisor::WorkerPhase::CrashLoop)
+            .count();
         let mut line = format!("{up}/{wanted} workers up");
         if looping > 0 {
             line.push_str(&format!(", {looping} crash-looping"));

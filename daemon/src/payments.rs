@@ -1,6 +1,7 @@
 //! Plans bought with Telegram Stars: invoice payloads, pre-checkout validation, recording a payment once per
 //! charge id, cancellation, refunds and expiry. Plain functions over a connection, the clock passed in.
 
+use doradura_proto::types::PaymentFailureReason;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::plans::Plan;
@@ -58,11 +59,12 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn reason(self) -> &'static str {
+    /// The `reason` label of `doradura_payment_failure_total` and of the stored refusal.
+    pub fn reason(self) -> PaymentFailureReason {
         match self {
-            Refusal::InvalidPayload => "invalid_payload",
-            Refusal::WrongUser => "wrong_user",
-            Refusal::WrongAmount { .. } => "wrong_amount",
+            Refusal::InvalidPayload => PaymentFailureReason::InvalidPayload,
+            Refusal::WrongUser => PaymentFailureReason::WrongUser,
+            Refusal::WrongAmount { .. } => PaymentFailureReason::WrongAmount,
         }
     }
 

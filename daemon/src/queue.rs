@@ -1,7 +1,7 @@
 //! The durable download queue in SQLite. Plain functions over a connection, each one transaction, with the clock
 //! passed in: the supervisor runs them on the database thread, and the tests run them on an in-memory database.
 
-use doradura_proto::types::{ErrorType, Format, Priority};
+use doradura_proto::types::{ErrorType, Format, Priority, TaskState};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// How the queue retries and bounds work.
@@ -103,7 +103,7 @@ pub struct Success {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listed {
     pub id: u64,
-    pub state: String,
+    pub state: TaskState,
     pub priority: String,
     pub format: String,
     pub quality: String,
@@ -115,7 +115,9 @@ pub struct Listed {
     pub position: Option<u32>,
 }
 
-fn parse_col<T: std::str::FromStr>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
+/// A bounded column read back with its type's `FromStr`: a value outside the set is a conversion error, never a
+/// silent default.
+pub(crate) fn parse_col<T: std::str::FromStr>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
     let text: String = row.get(idx)?;
     text.parse()
         .map_err(|_| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, text.into()))
@@ -267,24 +269,26 @@ pub fn succeed(conn: &mut Connection, id: u64, s: &Success, now_ms: i64) -> rusq
           WHERE id = ?1 AND state = 'running'",
         params![id, s.bytes, s.title, s.media_duration_s, s.ytdlp_ms, now_ms],
     )?;
-    let state: Option<String> = conn
-        .query_row("SELECT state FROM download_tasks WHERE id = ?1", [id], |r| r.get(0))
+    let state: Option<TaskState> = conn
+        .query_row("SELECT state FROM download_tasks WHERE id = ?1", [id], |r| {
+            parse_col(r, 0)
+        })
         .optional()?;
-    Ok(changed == 1 && state.as_deref() == Some("done"))
+    Ok(changed == 1 && state == Some(TaskState::Done))
 }
 
 fn finalize(tx: &Connection, id: u64, error: ErrorType, message: &str, now_ms: i64) -> rusqlite::Result<()> {
     let state = if error == ErrorType::Cancelled {
-        "cancelled"
+        TaskState::Cancelled
     } else {
-        "failed"
+        TaskState::Failed
     };
     tx.execute(
         "UPDATE download_tasks
             SET state = ?2, error_type = ?3, error_message = ?4, finished_at_ms = ?5,
                 total_ms = ?5 - created_at_ms, lease_worker = NULL
           WHERE id = ?1",
-        params![id, state, error.as_str(), message, now_ms],
+        params![id, state.as_str(), error.as_str(), message, now_ms],
     )?;
     Ok(())
 }
@@ -408,20 +412,20 @@ pub fn recover(conn: &mut Connection, now_ms: i64) -> rusqlite::Result<usize> {
 /// Cancels a waiting task at once, or marks a running one for its worker to stop.
 pub fn cancel(conn: &mut Connection, id: u64, now_ms: i64) -> rusqlite::Result<CancelOutcome> {
     let tx = conn.transaction()?;
-    let row: Option<(String, Option<u32>)> = tx
+    let row: Option<(TaskState, Option<u32>)> = tx
         .query_row(
             "SELECT state, lease_worker FROM download_tasks WHERE id = ?1",
             [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((parse_col(r, 0)?, r.get(1)?)),
         )
         .optional()?;
     let outcome = match row {
         None => CancelOutcome::NotFound,
-        Some((state, _)) if state == "queued" => {
+        Some((TaskState::Queued, _)) => {
             finalize(&tx, id, ErrorType::Cancelled, "cancelled", now_ms)?;
             CancelOutcome::Cancelled
         }
-        Some((state, Some(worker))) if state == "running" => {
+        Some((TaskState::Running, Some(worker))) => {
             tx.execute("UPDATE download_tasks SET cancel_requested = 1 WHERE id = ?1", [id])?;
             CancelOutcome::Cancelling { worker }
         }
@@ -451,7 +455,7 @@ pub fn list(conn: &Connection, include_finished: bool, limit: u32) -> rusqlite::
     let map = |r: &Row<'_>| {
         Ok(Listed {
             id: r.get(0)?,
-            state: r.get(1)?,
+            state: parse_col(r, 1)?,
             priority: r.get(2)?,
             format: r.get(3)?,
             quality: r.get(4)?,
@@ -471,7 +475,7 @@ pub fn list(conn: &Connection, include_finished: bool, limit: u32) -> rusqlite::
         ))?
         .query_map([], map)?
         .collect::<Result<_, _>>()?;
-    for (waiting, entry) in out.iter_mut().filter(|e| e.state == "queued").enumerate() {
+    for (waiting, entry) in out.iter_mut().filter(|e| e.state == TaskState::Queued).enumerate() {
         entry.position = Some(waiting as u32);
     }
     if include_finished {

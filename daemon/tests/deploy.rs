@@ -313,7 +313,12 @@ fn dashboard_exprs() -> Vec<(String, String)> {
 /// The families a real `/metrics` serves: the catalog's and the process collector's (`process_*`).
 fn exported_families() -> Vec<String> {
     let metrics = doradurad::metrics::Metrics::new();
-    let families: Vec<String> = metrics.registry.gather().iter().map(|f| f.name().to_string()).collect();
+    let families: Vec<String> = metrics
+        .registry()
+        .gather()
+        .iter()
+        .map(|f| f.name().to_string())
+        .collect();
     for name in NAMES {
         assert!(families.iter().any(|f| f == name), "{name}");
     }

@@ -5,16 +5,21 @@ use std::fmt;
 
 /// Generates `as_str`, `ALL`, `FromStr` and `Display` for a fieldless enum with one spelling per variant.
 macro_rules! bounded {
-    ($(#[$m:meta])* $name:ident ($kind:literal) { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$m:meta])* $name:ident ($kind:literal) { $($(#[$vm:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($variant),+ }
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($(#[$vm])* $variant),+ }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
+            }
+
+            /// The place of this value in `ALL`.
+            pub fn index(self) -> usize {
+                self as usize
             }
         }
 
@@ -85,6 +90,213 @@ bounded!(
         YtdlpMissing => "ytdlp_missing",
         Cancelled => "cancelled",
         Unknown => "unknown",
+    }
+);
+
+bounded!(
+    /// Where a download task is (`download_tasks.state`; `doradurctl queue`). Queued and running are in flight; the
+    /// others are final.
+    TaskState ("task state") {
+        Queued => "queued",
+        Running => "running",
+        Done => "done",
+        Failed => "failed",
+        Cancelled => "cancelled",
+    }
+);
+
+impl TaskState {
+    /// Still waiting for or held by a worker.
+    pub fn is_in_flight(self) -> bool {
+        matches!(self, TaskState::Queued | TaskState::Running)
+    }
+}
+
+bounded!(
+    /// Where a user's request for a task is (`task_requests.state`): waiting for its task, or answered.
+    RequestState ("request state") {
+        Waiting => "waiting",
+        Delivered => "delivered",
+        Failed => "failed",
+        Cancelled => "cancelled",
+    }
+);
+
+bounded!(
+    /// The bounded `category` of an application error (`doradura_errors_total`).
+    ErrorCategory ("error category") {
+        Database => "database",
+        TelegramApi => "telegram_api",
+        Download => "download",
+        Ytdlp => "ytdlp",
+        Queue => "queue",
+        Payment => "payment",
+        Config => "config",
+        Io => "io",
+        Validation => "validation",
+        Internal => "internal",
+    }
+);
+
+bounded!(
+    /// A bot command, user or admin (the `command` label of `doradura_command_usage_total`).
+    CommandName ("command") {
+        Start => "start",
+        Help => "help",
+        Settings => "settings",
+        Cancel => "cancel",
+        Plan => "plan",
+        Analytics => "analytics",
+        Health => "health",
+        Metrics => "metrics",
+        Revenue => "revenue",
+        Refund => "refund",
+        Export => "export",
+        Alerts => "alerts",
+    }
+);
+
+bounded!(
+    /// Why a payment was refused or failed (the `reason` label of `doradura_payment_failure_total`).
+    PaymentFailureReason ("payment failure reason") {
+        InvalidPayload => "invalid_payload",
+        WrongUser => "wrong_user",
+        UnknownPlan => "unknown_plan",
+        WrongAmount => "wrong_amount",
+        Internal => "internal",
+    }
+);
+
+bounded!(
+    /// What was sent to Telegram (the `kind` label of `doradura_telegram_send_duration_seconds`).
+    SendKind ("send kind") { Message => "message", Audio => "audio", Video => "video", Document => "document" }
+);
+
+bounded!(
+    /// A section of `/metrics` in the bot and of `doradurctl metrics`.
+    MetricsCategory ("metrics category") {
+        Performance => "performance",
+        Business => "business",
+        Engagement => "engagement",
+        System => "system",
+    }
+);
+
+bounded!(
+    /// How urgent an alert is (the `severity` label of the alert families).
+    Severity ("severity") { Warning => "warning", Critical => "critical" }
+);
+
+bounded!(
+    /// The alert types (the `alert_type` label, `alert_history.alert_type`, `doradurctl alerts`).
+    AlertType ("alert type") {
+        HighErrorRate => "HighErrorRate",
+        QueueBackup => "QueueBackup",
+        PaymentFailure => "PaymentFailure",
+        YtdlpDown => "YtdlpDown",
+        DatabaseIssues => "DatabaseIssues",
+        LowConversion => "LowConversion",
+        HighRetryRate => "HighRetryRate",
+        /// The spool's filesystem lacks room for the next download: tasks wait in the queue.
+        DiskSpaceLow => "DiskSpaceLow",
+        /// The oldest yt-dlp a worker runs was released more than `ALERT_YTDLP_MAX_AGE_DAYS` ago: sites break old
+        /// releases every few weeks.
+        YtdlpOutdated => "YtdlpOutdated",
+    }
+);
+
+impl AlertType {
+    /// The periodic conditions; PaymentFailure is raised by the payment code instead.
+    pub const EVALUATED: [AlertType; 8] = [
+        AlertType::HighErrorRate,
+        AlertType::QueueBackup,
+        AlertType::YtdlpDown,
+        AlertType::DatabaseIssues,
+        AlertType::LowConversion,
+        AlertType::HighRetryRate,
+        AlertType::DiskSpaceLow,
+        AlertType::YtdlpOutdated,
+    ];
+
+    /// The name as written, or in snake case (`high_error_rate`), any case.
+    pub fn parse(s: &str) -> Option<AlertType> {
+        let squashed: String = s.chars().filter(|c| *c != '_' && *c != '-').collect();
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|t| t.as_str().eq_ignore_ascii_case(&squashed))
+    }
+
+    pub fn severity(self) -> Severity {
+        match self {
+            AlertType::QueueBackup | AlertType::LowConversion | AlertType::HighRetryRate | AlertType::YtdlpOutdated => {
+                Severity::Warning
+            }
+            _ => Severity::Critical,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            AlertType::HighErrorRate => "High Error Rate Detected",
+            AlertType::QueueBackup => "Download Queue Backing Up",
+            AlertType::PaymentFailure => "Payment Needs Attention",
+            AlertType::YtdlpDown => "yt-dlp Is Not Working",
+            AlertType::DatabaseIssues => "Database Problems",
+            AlertType::LowConversion => "Low Payment Conversion",
+            AlertType::HighRetryRate => "High Retry Rate",
+            AlertType::DiskSpaceLow => "Download Spool Low On Space",
+            AlertType::YtdlpOutdated => "yt-dlp Is Out Of Date",
+        }
+    }
+}
+
+bounded!(
+    /// What a worker slot is doing (its state's wire name), as operators see it: `/health`, `doradurctl status`, the `state` label of
+    /// `doradura_workers`. The supervisor's own state machine (`supervisor::state::WorkerState`) carries more.
+    WorkerPhase ("worker state") {
+        Starting => "starting",
+        Idle => "idle",
+        Busy => "busy",
+        Stopping => "stopping",
+        Backoff => "backoff",
+        CrashLoop => "crash_loop",
+        Stopped => "stopped",
+    }
+);
+
+impl WorkerPhase {
+    /// Connected to the supervisor and able to take (or running) a task.
+    pub fn is_connected(self) -> bool {
+        matches!(self, WorkerPhase::Idle | WorkerPhase::Busy)
+    }
+
+    /// Waiting to be started again.
+    pub fn is_waiting_to_start(self) -> bool {
+        matches!(self, WorkerPhase::Backoff | WorkerPhase::CrashLoop)
+    }
+}
+
+bounded!(
+    /// Why a worker process ended or is about to be replaced (the `reason` label of worker restarts).
+    RestartReason ("restart reason") {
+        /// Exited with a non-zero code.
+        ExitCode => "exit_code",
+        /// Exited with code 0 while it was supposed to be running.
+        CleanExit => "clean_exit",
+        /// Killed by a signal the supervisor did not send.
+        Signal => "signal",
+        /// Stopped answering pings; the supervisor killed it.
+        Heartbeat => "heartbeat",
+        /// Never said hello; the supervisor killed it.
+        HelloTimeout => "hello_timeout",
+        /// Closed its stream while its process lived on; the supervisor killed it.
+        StreamClosed => "stream_closed",
+        /// The executable could not be started at all.
+        SpawnFailed => "spawn_failed",
+        /// Held its task past the supervisor's deadline (`DOWNLOAD_TIMEOUT` plus `TASK_DEADLINE_GRACE`) while
+        /// still answering pings; the supervisor killed it.
+        TaskDeadline => "task_deadline",
     }
 );
 

@@ -5,14 +5,17 @@ use std::collections::BTreeMap;
 use anyhow::bail;
 use doradura_proto::MetricsRequest;
 use doradura_proto::control_client::ControlClient;
+use doradura_proto::types::MetricsCategory;
 use tonic::transport::Channel;
 
 use super::rpc;
 
-pub const CATEGORIES: [&str; 4] = ["performance", "business", "engagement", "system"];
-
-/// The category of a metric family, by its name.
+/// The category of a metric family, by its name (a `MetricsCategory` wire name).
 pub fn category(name: &str) -> &'static str {
+    family_category(name).as_str()
+}
+
+fn family_category(name: &str) -> MetricsCategory {
     let n = name.strip_prefix("doradura_").unwrap_or(name);
     let starts = |prefixes: &[&str]| prefixes.iter().any(|p| n.starts_with(p));
     if starts(&[
@@ -22,7 +25,7 @@ pub fn category(name: &str) -> &'static str {
         "task_retries",
         "telegram_send",
     ]) {
-        "performance"
+        MetricsCategory::Performance
     } else if starts(&[
         "revenue",
         "new_subscriptions",
@@ -30,7 +33,7 @@ pub fn category(name: &str) -> &'static str {
         "payment",
         "active_subscriptions",
     ]) {
-        "business"
+        MetricsCategory::Business
     } else if starts(&[
         "daily_active",
         "monthly_active",
@@ -40,9 +43,9 @@ pub fn category(name: &str) -> &'static str {
         "format_requests",
         "rate_limit",
     ]) {
-        "engagement"
+        MetricsCategory::Engagement
     } else {
-        "system"
+        MetricsCategory::System
     }
 }
 
@@ -66,9 +69,10 @@ pub fn group(text: &str) -> BTreeMap<&'static str, Vec<(String, String)>> {
 
 pub async fn run(channel: Channel, wanted: Option<String>, json: bool) -> anyhow::Result<()> {
     if let Some(c) = &wanted
-        && !CATEGORIES.contains(&c.as_str())
+        && c.parse::<MetricsCategory>().is_err()
     {
-        bail!("unknown category {c:?}; the categories are: {}", CATEGORIES.join(", "));
+        let all: Vec<&str> = MetricsCategory::ALL.iter().map(|c| c.as_str()).collect();
+        bail!("unknown category {c:?}; the categories are: {}", all.join(", "));
     }
     let text = ControlClient::new(channel)
         .metrics(MetricsRequest {})

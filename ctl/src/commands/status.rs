@@ -3,11 +3,18 @@
 use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{Cell, Table};
 use doradura_proto::control_client::ControlClient;
+use doradura_proto::types::WorkerPhase;
 use doradura_proto::{StatusReply, StatusRequest};
 use serde::Serialize;
 use tonic::transport::Channel;
 
 use super::{human_bytes, human_duration};
+
+/// A worker's state as the daemon named it; `None` for a name this doradurctl does not know (a newer daemon),
+/// which is shown as it came, without timings.
+fn phase(state: &str) -> Option<WorkerPhase> {
+    state.parse().ok()
+}
 
 #[derive(Serialize)]
 struct StatusJson<'a> {
@@ -91,7 +98,8 @@ fn to_json(r: &StatusReply) -> StatusJson<'_> {
                 ytdlp_release_age_days: w.ytdlp_release_age_days,
                 last_exit: non_empty(&w.last_exit),
                 connected_seconds: w.connected_seconds,
-                next_start_in_seconds: matches!(w.state.as_str(), "backoff" | "crash_loop")
+                next_start_in_seconds: phase(&w.state)
+                    .is_some_and(WorkerPhase::is_waiting_to_start)
                     .then_some(w.next_start_in_seconds),
                 current_task: (w.current_task != 0).then_some(w.current_task),
                 current_progress: (w.current_task != 0).then_some(w.current_progress),
@@ -149,9 +157,9 @@ fn render(r: &StatusReply) -> String {
         "UP / NEXT START",
     ]);
     for w in &r.workers {
-        let timing = match w.state.as_str() {
-            "idle" | "busy" => human_duration(w.connected_seconds),
-            "backoff" | "crash_loop" => format!("in {}", human_duration(w.next_start_in_seconds)),
+        let timing = match phase(&w.state) {
+            Some(p) if p.is_connected() => human_duration(w.connected_seconds),
+            Some(p) if p.is_waiting_to_start() => format!("in {}", human_duration(w.next_start_in_seconds)),
             _ => "-".into(),
         };
         table.add_row([
@@ -178,7 +186,7 @@ fn render(r: &StatusReply) -> String {
     let looping: Vec<String> = r
         .workers
         .iter()
-        .filter(|w| w.state == "crash_loop")
+        .filter(|w| phase(&w.state) == Some(WorkerPhase::CrashLoop))
         .map(|w| w.id.to_string())
         .collect();
     if !looping.is_empty() {

@@ -18,8 +18,8 @@ use super::state::{self, Action, AlertState, Delivery};
 use super::store;
 use crate::db::Database;
 use crate::metrics::Metrics;
-use crate::metrics::catalog::ERROR_CATEGORIES;
 use crate::supervisor::Supervisor;
+use doradura_proto::types::ErrorCategory;
 
 fn now_s() -> i64 {
     crate::now_ms() / 1000
@@ -126,7 +126,7 @@ pub async fn spawn(deps: Deps) -> Alerts {
         info!(?open, "alerts still firing before the restart");
     }
     let (tx, rx) = mpsc::channel(256);
-    let errors = deps.metrics.errors[database_index()].get();
+    let errors = deps.metrics.errors_total(ErrorCategory::Database);
     let manager = Manager {
         samples: VecDeque::from([(now, errors)]),
         deps,
@@ -135,13 +135,6 @@ pub async fn spawn(deps: Deps) -> Alerts {
     };
     tokio::spawn(manager.run(rx));
     Alerts { tx: Some(tx) }
-}
-
-fn database_index() -> usize {
-    ERROR_CATEGORIES
-        .iter()
-        .position(|c| *c == "database")
-        .expect("a category")
 }
 
 struct Manager {
@@ -297,25 +290,22 @@ impl Manager {
                         o.ytdlp_failing_streak = Some(streak);
                     }
                     Err(e) => {
-                        self.deps.metrics.error("database");
+                        self.deps.metrics.error(ErrorCategory::Database);
                         o.database_probe = Some(e.to_string());
                     }
                 }
                 if let Some(e) = probe {
-                    self.deps.metrics.error("database");
+                    self.deps.metrics.error(ErrorCategory::Database);
                     o.database_probe.get_or_insert(e);
                 }
             }
             Err(e) => {
-                self.deps.metrics.error("database");
+                self.deps.metrics.error(ErrorCategory::Database);
                 o.database_probe = Some(e.to_string());
             }
         }
         if let Some(workers) = self.deps.supervisor.snapshot().await {
-            let connected: Vec<_> = workers
-                .iter()
-                .filter(|w| w.pid.is_some() && matches!(w.state, "idle" | "busy"))
-                .collect();
+            let connected: Vec<_> = workers.iter().filter(|w| w.is_up()).collect();
             let without = connected.iter().filter(|w| w.ytdlp_version.is_empty()).count();
             o.workers = (connected.len() as u64, without as u64);
             let versions = connected.iter().map(|w| w.ytdlp_version.as_str());
@@ -329,7 +319,7 @@ impl Manager {
             o.spool = Some(self.deps.supervisor.spool());
         }
         // Database errors in the window: the counter now against its value at the window's start.
-        let errors = self.deps.metrics.errors[database_index()].get();
+        let errors = self.deps.metrics.errors_total(ErrorCategory::Database);
         let start = now - r.window.as_secs() as i64;
         while self.samples.len() > 1 && self.samples[1].0 <= start {
             self.samples.pop_front();
@@ -545,7 +535,7 @@ impl Manager {
             })
             .await
             .ok();
-        for kind in AlertType::ALL {
+        for &kind in AlertType::ALL {
             let firing = match kind {
                 AlertType::PaymentFailure => match payments {
                     Some(n) => n,
@@ -553,9 +543,7 @@ impl Manager {
                 },
                 k => i64::from(self.state.open.contains_key(&k)),
             };
-            self.deps
-                .metrics
-                .set_alert_firing(kind.index(), kind.severity().index(), firing);
+            self.deps.metrics.set_alert_firing(kind, firing);
         }
     }
 }

@@ -78,7 +78,7 @@ async fn run(mut rx: mpsc::Receiver<Outgoing>, bot: Option<Bot>, admins: Vec<i64
             if delivered {
                 info!(alert = %m.kind, admin, "alert message sent");
                 if m.counted {
-                    metrics.alert_sent(m.kind.index(), m.kind.severity().index());
+                    metrics.alert_sent(m.kind);
                 }
             }
         }

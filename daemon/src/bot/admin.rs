@@ -14,7 +14,7 @@ use super::commands::AdminCommand;
 use super::handlers::{REPLY_BUDGET, answer, record_now};
 use super::{Ctx, HandlerResult, health, keyboards, retry, texts};
 use crate::admin_metrics as am;
-use crate::metrics::catalog::ERROR_CATEGORIES;
+use doradura_proto::types::{CommandName, ErrorCategory, MetricsCategory};
 
 /// Stores who tried which admin command, with what arguments, and whether it was allowed.
 async fn audit(ctx: &Ctx, user_id: i64, command: &'static str, args: String) -> bool {
@@ -35,7 +35,7 @@ async fn audit(ctx: &Ctx, user_id: i64, command: &'static str, args: String) -> 
         })
         .await;
     if stored.is_err() {
-        ctx.metrics().error("database");
+        ctx.metrics().error(ErrorCategory::Database);
     }
     if allowed {
         info!(user = user_id, command, "admin command");
@@ -93,7 +93,7 @@ pub async fn command(bot: Bot, msg: Message, cmd: AdminCommand, ctx: Arc<Ctx>) -
         .map_or("", |(_, a)| a)
         .to_string();
     let (chat, id) = (msg.chat.id, Some(msg.id));
-    if !audit(&ctx, user.id.0 as i64, cmd.name(), args).await {
+    if !audit(&ctx, user.id.0 as i64, cmd.name().as_str(), args).await {
         return send(&bot, chat, id, texts::ADMIN_ONLY, None).await;
     }
     match cmd {
@@ -106,7 +106,7 @@ pub async fn command(bot: Bot, msg: Message, cmd: AdminCommand, ctx: Arc<Ctx>) -
         }
         AdminCommand::Metrics(category) => {
             let category = category.trim().to_ascii_lowercase();
-            send(&bot, chat, id, &metrics_text(&ctx, &category).await?, None).await
+            send(&bot, chat, id, &metrics_typed(&ctx, &category).await?, None).await
         }
         AdminCommand::Revenue => {
             let now = crate::now_ms();
@@ -131,10 +131,10 @@ pub async fn command(bot: Bot, msg: Message, cmd: AdminCommand, ctx: Arc<Ctx>) -
 /// A press on a button under `/analytics`: refresh edits the dashboard in place, a category sends its details.
 pub async fn button(bot: Bot, q: CallbackQuery, message: Message, view: AdminView, ctx: Arc<Ctx>) -> HandlerResult {
     let (command, args) = match view {
-        AdminView::Refresh => ("analytics", "refresh".to_string()),
-        AdminView::Category(c) => ("metrics", c.to_string()),
+        AdminView::Refresh => (CommandName::Analytics, "refresh".to_string()),
+        AdminView::Category(c) => (CommandName::Metrics, c.to_string()),
     };
-    if !audit(&ctx, q.from.id.0 as i64, command, args).await {
+    if !audit(&ctx, q.from.id.0 as i64, command.as_str(), args).await {
         return answer(&bot, &q, texts::ADMIN_ONLY, true).await;
     }
     ctx.metrics().command(command);
@@ -203,19 +203,28 @@ async fn analytics(ctx: &Ctx) -> Result<(String, Vec<(u64, u64)>), super::Handle
     ))
 }
 
-async fn metrics_text(ctx: &Ctx, category: &str) -> Result<String, super::HandlerError> {
+/// `/metrics CATEGORY` as typed: empty gets the menu, an unknown category the menu naming it.
+async fn metrics_typed(ctx: &Ctx, category: &str) -> Result<String, super::HandlerError> {
+    if category.is_empty() {
+        return Ok(am::menu(None));
+    }
+    match category.parse::<MetricsCategory>() {
+        Ok(known) => metrics_text(ctx, known).await,
+        Err(_) => Ok(am::menu(Some(category))),
+    }
+}
+
+async fn metrics_text(ctx: &Ctx, category: MetricsCategory) -> Result<String, super::HandlerError> {
     let now = crate::now_ms();
     Ok(match category {
-        "" => am::menu(None),
-        "performance" => ctx.database.query(move |c| am::performance(c, now)).await?,
-        "business" => ctx.database.query(move |c| am::business(c, now)).await?,
-        "engagement" => ctx.database.query(move |c| am::engagement(c, now)).await?,
-        "system" => {
+        MetricsCategory::Performance => ctx.database.query(move |c| am::performance(c, now)).await?,
+        MetricsCategory::Business => ctx.database.query(move |c| am::business(c, now)).await?,
+        MetricsCategory::Engagement => ctx.database.query(move |c| am::engagement(c, now)).await?,
+        MetricsCategory::System => {
             let workers = ctx.supervisor.snapshot().await.unwrap_or_default();
             let metrics = ctx.downloads.metrics.clone();
             ctx.database.query(move |c| am::system(c, &workers, &metrics)).await?
         }
-        other => am::menu(Some(other)),
     })
 }
 
@@ -240,8 +249,7 @@ async fn health_text(ctx: &Ctx) -> Result<String, super::HandlerError> {
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum();
-    let recent = ctx.metrics().recent_errors.last_hour();
-    let errors: Vec<(&str, u64)> = ERROR_CATEGORIES.iter().copied().zip(recent).collect();
+    let errors = ctx.metrics().errors_last_hour();
     Ok(health::render(&health::Health {
         uptime: ctx.started.elapsed(),
         workers: &workers,

@@ -3,7 +3,7 @@
 //! (silence) and `al:ack:<history id>`. Anything else (junk, forged, a
 //! quality the format does not have, a category that does not exist) parses to `None`.
 
-use doradura_proto::types::Format;
+use doradura_proto::types::{Format, MetricsCategory};
 
 use crate::alerts::AlertType;
 use crate::plans::Plan;
@@ -43,8 +43,7 @@ pub const SILENCE_HOURS: [u8; 3] = [1, 4, 24];
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdminView {
     Refresh,
-    /// One of `admin_metrics::CATEGORIES`.
-    Category(&'static str),
+    Category(MetricsCategory),
 }
 
 /// Telegram allows 64 bytes of callback data.
@@ -84,7 +83,8 @@ pub fn parse(data: &str) -> Option<Action> {
         }
         "an" => {
             let category = rest.strip_prefix("m:")?;
-            let known = crate::admin_metrics::CATEGORIES.iter().find(|c| **c == category)?;
+            // An unknown category is no action: the press is answered as stale.
+            let known = category.parse::<MetricsCategory>().ok()?;
             Some(Action::Admin(AdminView::Category(known)))
         }
         "cancel" => positive(rest).map(|request| Action::Cancel { request }),
@@ -143,7 +143,7 @@ mod tests {
             Action::Buy { plan: Plan::Vip },
             Action::CancelPlan,
             Action::Admin(AdminView::Refresh),
-            Action::Admin(AdminView::Category("system")),
+            Action::Admin(AdminView::Category(MetricsCategory::System)),
             Action::AlertSilence {
                 kind: AlertType::HighRetryRate,
                 hours: 24,
@@ -228,8 +228,7 @@ mod tests {
                 prop::sample::select(vec![Plan::Premium, Plan::Vip]).prop_map(|plan| Action::Buy { plan }),
                 Just(Action::CancelPlan),
                 Just(Action::Admin(AdminView::Refresh)),
-                prop::sample::select(crate::admin_metrics::CATEGORIES.to_vec())
-                    .prop_map(|c| Action::Admin(AdminView::Category(c))),
+                prop::sample::select(MetricsCategory::ALL.to_vec()).prop_map(|c| Action::Admin(AdminView::Category(c))),
                 (
                     prop::sample::select(AlertType::ALL.to_vec()),
                     prop::sample::select(SILENCE_HOURS.to_vec())

@@ -1,5 +1,6 @@
 //! The bot's commands; the doc comments are the help text.
 
+use doradura_proto::types::CommandName;
 use teloxide::utils::command::BotCommands;
 
 /// Commands for everyone.
@@ -20,13 +21,13 @@ pub enum Command {
 
 impl Command {
     /// The `command` label of `doradura_command_usage_total`.
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> CommandName {
         match self {
-            Command::Start(_) => "start",
-            Command::Help => "help",
-            Command::Settings => "settings",
-            Command::Cancel => "cancel",
-            Command::Plan => "plan",
+            Command::Start(_) => CommandName::Start,
+            Command::Help => CommandName::Help,
+            Command::Settings => CommandName::Settings,
+            Command::Cancel => CommandName::Cancel,
+            Command::Plan => CommandName::Plan,
         }
     }
 }
@@ -52,15 +53,16 @@ pub enum AdminCommand {
 }
 
 impl AdminCommand {
-    pub fn name(&self) -> &'static str {
+    /// The `command` label of `doradura_command_usage_total`.
+    pub fn name(&self) -> CommandName {
         match self {
-            AdminCommand::Analytics => "analytics",
-            AdminCommand::Health => "health",
-            AdminCommand::Metrics(_) => "metrics",
-            AdminCommand::Revenue => "revenue",
-            AdminCommand::Refund(_) => "refund",
-            AdminCommand::Export(_) => "export",
-            AdminCommand::Alerts => "alerts",
+            AdminCommand::Analytics => CommandName::Analytics,
+            AdminCommand::Health => CommandName::Health,
+            AdminCommand::Metrics(_) => CommandName::Metrics,
+            AdminCommand::Revenue => CommandName::Revenue,
+            AdminCommand::Refund(_) => CommandName::Refund,
+            AdminCommand::Export(_) => CommandName::Export,
+            AdminCommand::Alerts => CommandName::Alerts,
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use doradura_proto::types::{ErrorType, Format};
+use doradura_proto::types::{ErrorType, Format, RequestState, SendKind};
 use teloxide::RequestError;
 use teloxide::prelude::*;
 use teloxide::requests::Request as _;
@@ -151,7 +151,7 @@ async fn follow(
             }
             outcome = &mut watch.done => break outcome,
             _ = &mut cancel => {
-                finish(ctx, request.id, "cancelled", Some(ErrorType::Cancelled)).await;
+                finish(ctx, request.id, RequestState::Cancelled, Some(ErrorType::Cancelled)).await;
                 status.show(texts::failure(ErrorType::Cancelled, ctx.max_file_mb), false, true).await;
                 return;
             }
@@ -163,7 +163,7 @@ async fn follow(
             match send_file(bot, request, &file).await {
                 Ok(()) => {
                     info!(request = request.id, task = request.task_id, "file delivered");
-                    finish(ctx, request.id, "delivered", None).await;
+                    finish(ctx, request.id, RequestState::Delivered, None).await;
                     let (db, user) = (ctx.database.clone(), request.user_id);
                     let _ = db
                         .call(move |c| crate::users::record_activity(c, user, 0, 1, crate::now_ms() / 1000))
@@ -172,16 +172,16 @@ async fn follow(
                 }
                 Err(e) => {
                     warn!(request = request.id, error = %e, "the file could not be sent");
-                    finish(ctx, request.id, "failed", Some(ErrorType::Unknown)).await;
+                    finish(ctx, request.id, RequestState::Failed, Some(ErrorType::Unknown)).await;
                     status.show(texts::SEND_FAILED.to_string(), false, true).await;
                 }
             }
         }
         Ok(Outcome::Failed { error, .. }) => {
             let state = if error == ErrorType::Cancelled {
-                "cancelled"
+                RequestState::Cancelled
             } else {
-                "failed"
+                RequestState::Failed
             };
             finish(ctx, request.id, state, Some(error)).await;
             status.show(texts::failure(error, ctx.max_file_mb), false, true).await;
@@ -191,7 +191,7 @@ async fn follow(
     }
 }
 
-async fn finish(ctx: &Ctx, id: i64, state: &'static str, error: Option<ErrorType>) {
+async fn finish(ctx: &Ctx, id: i64, state: RequestState, error: Option<ErrorType>) {
     let result = ctx
         .database
         .call(move |c| store::finish_request(c, id, state, error.map(ErrorType::as_str), crate::now_ms()))
@@ -210,13 +210,13 @@ async fn send_file(bot: &Bot, request: &Request, file: &Arc<SpoolFile>) -> Resul
     let reply = request
         .reply_to
         .map(|id| ReplyParameters::new(MessageId(id)).allow_sending_without_reply());
-    let format: Format = request.format.parse().unwrap_or(Format::Mp3);
+    let format = request.format;
     let input = || InputFile::file(file.path.clone());
     let started = Instant::now();
     let kind = match format {
-        Format::Mp3 => "audio",
-        Format::Mp4 => "video",
-        Format::Srt => "document",
+        Format::Mp3 => SendKind::Audio,
+        Format::Mp4 => SendKind::Video,
+        Format::Srt => SendKind::Document,
     };
     let sent = retry::retrying("send file", SEND_BUDGET, || async {
         match format {

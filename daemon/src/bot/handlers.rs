@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use doradura_proto::types::Format;
+use doradura_proto::types::{Format, RequestState};
 use teloxide::prelude::*;
 use teloxide::types::{MaybeInaccessibleMessage, ReplyParameters, User};
 use teloxide::utils::command::BotCommands;
@@ -16,6 +16,7 @@ use super::{Ctx, HandlerResult, delivery, keyboards, retry, texts};
 use crate::plans;
 use crate::queue::NewTask;
 use crate::users::{self, Contact};
+use doradura_proto::types::ErrorCategory;
 
 /// Budget for a plain reply.
 pub(super) const REPLY_BUDGET: Duration = Duration::from_secs(120);
@@ -52,16 +53,15 @@ pub(super) fn record_now(ctx: &Ctx, user: &User, command: bool) -> impl Future<O
         match result {
             Ok(Ok(true)) => {
                 info!("new user");
-                metrics.new_users.inc();
-                metrics.total_users.inc();
+                metrics.new_user();
             }
             Ok(Ok(false)) => {}
             Ok(Err(e)) => {
-                metrics.error("database");
+                metrics.error(ErrorCategory::Database);
                 warn!(error = %e, "recording a user failed")
             }
             Err(e) => {
-                metrics.error("database");
+                metrics.error(ErrorCategory::Database);
                 warn!(error = %e, "recording a user failed")
             }
         }
@@ -237,7 +237,7 @@ pub async fn callback(bot: Bot, q: CallbackQuery, ctx: Arc<Ctx>) -> HandlerResul
                 );
                 return answer(&bot, &q, texts::BUTTON_NOT_YOURS, false).await;
             }
-            if request.state != "waiting" {
+            if request.state != RequestState::Waiting {
                 return answer(&bot, &q, texts::REQUEST_FINISHED, false).await;
             }
             cancel_request(&ctx, &request).await?;
@@ -334,7 +334,7 @@ async fn choose(
                 chat,
                 message_id,
                 reply_to,
-                format.as_str(),
+                format,
                 quality,
                 crate::now_ms(),
             )
@@ -355,9 +355,9 @@ async fn choose(
         chat_id: chat,
         status_message_id: Some(message_id),
         reply_to: Some(reply_to),
-        format: format.as_str().to_string(),
+        format,
         quality: quality.to_string(),
-        state: "waiting".into(),
+        state: RequestState::Waiting,
     };
     delivery::start(bot.clone(), ctx.clone(), request, watch, Some(enqueued.position));
     Ok(())
@@ -369,11 +369,11 @@ pub(super) async fn prune_prompts(ctx: &Ctx) {
         Ok(Ok(0)) => tracing::debug!(pruned = 0, "no expired link prompts to prune"),
         Ok(Ok(n)) => info!(pruned = n, "pruned expired link prompts"),
         Ok(Err(e)) => {
-            ctx.metrics().error("database");
+            ctx.metrics().error(ErrorCategory::Database);
             warn!(error = %e, "pruning expired link prompts failed");
         }
         Err(e) => {
-            ctx.metrics().error("database");
+            ctx.metrics().error(ErrorCategory::Database);
             warn!(error = %e, "pruning expired link prompts failed");
         }
     }

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use crate::supervisor::WorkerSnapshot;
+use doradura_proto::types::ErrorCategory;
+
+use crate::supervisor::{WorkerPhase, WorkerSnapshot};
 
 fn uptime(d: Duration) -> String {
     let s = d.as_secs();
@@ -24,7 +26,7 @@ pub fn ytdlp_status(workers: &[WorkerSnapshot]) -> String {
     versions.dedup();
     let connected = workers
         .iter()
-        .filter(|w| w.pid.is_some() && w.state != "starting")
+        .filter(|w| w.pid.is_some() && w.state != WorkerPhase::Starting)
         .count();
     let with_ytdlp = workers.iter().filter(|w| !w.ytdlp_version.is_empty()).count();
     match versions.as_slice() {
@@ -41,14 +43,14 @@ pub struct Health<'a> {
     /// How long the oldest waiting task has waited.
     pub oldest_wait: Option<Duration>,
     /// Errors per category over the last hour.
-    pub errors_last_hour: &'a [(&'a str, u64)],
+    pub errors_last_hour: &'a [(ErrorCategory, u64)],
     pub database: Result<u32, String>,
     /// Database file plus its write-ahead log, in bytes.
     pub database_bytes: u64,
 }
 
 pub fn render(h: &Health<'_>) -> String {
-    let up = h.workers.iter().filter(|w| matches!(w.state, "idle" | "busy")).count();
+    let up = crate::supervisor::workers_up(h.workers);
     let mut out = format!(
         "🩺 doradura health\nUptime: {}\nWorkers: {up}/{} up\n",
         uptime(h.uptime),
@@ -96,7 +98,7 @@ mod tests {
     use super::*;
     use doradura_proto::types::Priority;
 
-    fn worker(id: u32, state: &'static str, ytdlp: &str) -> WorkerSnapshot {
+    fn worker(id: u32, state: WorkerPhase, ytdlp: &str) -> WorkerSnapshot {
         WorkerSnapshot {
             id,
             pid: Some(100 + id),
@@ -107,20 +109,27 @@ mod tests {
             last_exit: None,
             connected_for: None,
             next_start_in: None,
-            task: (state == "busy").then_some(7),
+            task: (state == WorkerPhase::Busy).then_some(7),
             progress: None,
         }
     }
 
     #[test]
     fn the_report_shows_what_it_was_given() {
-        let workers = [worker(0, "busy", "2026.10.26"), worker(1, "idle", "")];
+        let workers = [
+            worker(0, WorkerPhase::Busy, "2026.10.26"),
+            worker(1, WorkerPhase::Idle, ""),
+        ];
         let text = render(&Health {
             uptime: Duration::from_secs(3725),
             workers: &workers,
             queue: &[(Priority::High, 1), (Priority::Medium, 0), (Priority::Low, 4)],
             oldest_wait: Some(Duration::from_secs(90)),
-            errors_last_hour: &[("database", 0), ("download", 3), ("telegram_api", 1)],
+            errors_last_hour: &[
+                (ErrorCategory::Database, 0),
+                (ErrorCategory::Download, 3),
+                (ErrorCategory::TelegramApi, 1),
+            ],
             database: Ok(6),
             database_bytes: 2_500_000,
         });

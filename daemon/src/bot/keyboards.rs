@@ -1,6 +1,6 @@
 //! Inline keyboards.
 
-use doradura_proto::types::Format;
+use doradura_proto::types::{Format, MetricsCategory};
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 
 use super::callback::{Action, AdminView, encode};
@@ -13,7 +13,7 @@ fn button(action: Action) -> InlineKeyboardButton {
         Action::Buy { plan } => format!("⭐ Buy {}", plan.title()),
         Action::CancelPlan => "Cancel my plan".to_string(),
         Action::Admin(AdminView::Refresh) => "🔄 Refresh".to_string(),
-        Action::Admin(AdminView::Category(c)) => texts::category_button(c),
+        Action::Admin(AdminView::Category(c)) => texts::category_button(*c),
         Action::AlertSilence { hours, .. } => format!("🔕 {hours}h"),
         Action::AlertAck { .. } => "✅ Acknowledge".to_string(),
     };
@@ -82,7 +82,10 @@ pub fn settings() -> InlineKeyboardMarkup {
 
 /// Under `/analytics`: refresh, then one button per `/metrics` category.
 pub fn analytics() -> InlineKeyboardMarkup {
-    let categories = crate::admin_metrics::CATEGORIES.map(|c| button(Action::Admin(AdminView::Category(c))));
+    let categories: Vec<_> = MetricsCategory::ALL
+        .iter()
+        .map(|c| button(Action::Admin(AdminView::Category(*c))))
+        .collect();
     InlineKeyboardMarkup::new(vec![
         vec![button(Action::Admin(AdminView::Refresh))],
         categories[..2].to_vec(),

@@ -11,6 +11,7 @@ use tracing::{error, info, warn};
 use super::{Ctx, HandlerResult, keyboards, retry, texts};
 use crate::payments::{self, Recorded};
 use crate::plans::Plan;
+use doradura_proto::types::ErrorCategory;
 
 const BUDGET: Duration = Duration::from_secs(120);
 
@@ -28,7 +29,7 @@ async fn say(bot: &Bot, chat: ChatId, text: String) {
 pub async fn refresh_active(ctx: &Ctx) {
     match ctx.database.call(|c| payments::active_by_plan(c, now_s())).await {
         Ok(Ok(active)) => ctx.metrics().set_active(&active),
-        _ => ctx.metrics().error("database"),
+        _ => ctx.metrics().error(ErrorCategory::Database),
     }
 }
 
@@ -44,7 +45,7 @@ async fn raise(
     error!(kind, user, plan = plan.map(Plan::as_str), charge = charge.as_deref(), %details, "payment problem");
     let finding =
         crate::alerts::messages::payment_finding(kind, user, plan.map(Plan::as_str), charge.as_deref(), &details);
-    ctx.metrics().error("payment");
+    ctx.metrics().error(ErrorCategory::Payment);
     let stored = ctx
         .database
         .call(move |c| payments::raise_issue(c, kind, user, plan, charge.as_deref(), &details, crate::now_ms()))
@@ -78,7 +79,7 @@ pub async fn show_plans(bot: &Bot, chat: ChatId, user_id: i64, ctx: &Ctx) -> Han
         .query(move |c| crate::revenue::record_event(c, "plan_view", user_id, None, None, crate::now_ms()))
         .await;
     if view.is_err() {
-        ctx.metrics().error("database");
+        ctx.metrics().error(ErrorCategory::Database);
     }
     let paid = plan != Plan::Free && !cancelled;
     retry::retrying("sendMessage", BUDGET, || {
@@ -143,10 +144,10 @@ pub async fn pre_checkout(bot: Bot, q: PreCheckoutQuery, ctx: Arc<Ctx>) -> Handl
             bot.answer_pre_checkout_query(q.id.clone(), true)
         }
         Err((plan, refusal)) => {
-            warn!(user = from, reason = refusal.reason(), "pre-checkout refused");
+            warn!(user = from, reason = refusal.reason().as_str(), "pre-checkout refused");
             ctx.metrics()
                 .payment_failed(plan.unwrap_or(Plan::Free), refusal.reason());
-            let reason = refusal.reason();
+            let reason = refusal.reason().as_str();
             let stored = ctx
                 .database
                 .query(move |c| {
@@ -154,7 +155,7 @@ pub async fn pre_checkout(bot: Bot, q: PreCheckoutQuery, ctx: Arc<Ctx>) -> Handl
                 })
                 .await;
             if stored.is_err() {
-                ctx.metrics().error("database");
+                ctx.metrics().error(ErrorCategory::Database);
             }
             bot.answer_pre_checkout_query(q.id.clone(), false)
                 .error_message(refusal.message())
@@ -317,7 +318,7 @@ pub async fn expiry_job(bot: Bot, ctx: Arc<Ctx>, every: Duration) {
         let lapsed = match ctx.database.call(|c| payments::expire(c, now_s())).await {
             Ok(Ok(l)) => l,
             _ => {
-                ctx.metrics().error("database");
+                ctx.metrics().error(ErrorCategory::Database);
                 continue;
             }
         };

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use doradura_proto::types::{ErrorCategory, SendKind};
 use teloxide::{ApiError, RequestError};
 use tracing::warn;
 
@@ -38,12 +39,12 @@ where
         && what == "sendMessage"
         && let Some(m) = METRICS.get()
     {
-        m.sent("message", started.elapsed().as_secs_f64());
+        m.sent(SendKind::Message, started.elapsed().as_secs_f64());
     }
     if let Err(e) = &result {
         warn!(what, error = %e, "Telegram call failed for good");
         if let Some(m) = METRICS.get() {
-            m.error("telegram_api");
+            m.error(ErrorCategory::TelegramApi);
         }
     }
     result

@@ -1,6 +1,9 @@
 //! The bot's tables: link prompts waiting for a format choice, and users' requests for tasks.
 
+use doradura_proto::types::{Format, RequestState};
 use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::queue::parse_col;
 
 /// A link waiting for the user's format choice.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,9 +78,9 @@ pub struct Request {
     pub chat_id: i64,
     pub status_message_id: Option<i32>,
     pub reply_to: Option<i32>,
-    pub format: String,
+    pub format: Format,
     pub quality: String,
-    pub state: String,
+    pub state: RequestState,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -88,22 +91,23 @@ pub fn add_request(
     chat_id: i64,
     status_message_id: i32,
     reply_to: i32,
-    format: &str,
+    format: Format,
     quality: &str,
     now_ms: i64,
 ) -> rusqlite::Result<i64> {
     conn.execute(
         "INSERT INTO task_requests (task_id, user_id, chat_id, status_message_id, reply_to, format, quality, state,
                                     created_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'waiting', ?8)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             task_id,
             user_id,
             chat_id,
             status_message_id,
             reply_to,
-            format,
+            format.as_str(),
             quality,
+            RequestState::Waiting.as_str(),
             now_ms
         ],
     )?;
@@ -120,9 +124,9 @@ fn request_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Request> {
         chat_id: r.get(3)?,
         status_message_id: r.get(4)?,
         reply_to: r.get(5)?,
-        format: r.get(6)?,
+        format: parse_col(r, 6)?,
         quality: r.get(7)?,
-        state: r.get(8)?,
+        state: parse_col(r, 8)?,
     })
 }
 
@@ -169,7 +173,7 @@ pub fn waiting_in_flight(conn: &Connection) -> rusqlite::Result<Vec<Request>> {
 pub fn close_orphans(conn: &Connection, now_ms: i64) -> rusqlite::Result<Vec<Request>> {
     let orphans = waiting(conn, false)?;
     for r in &orphans {
-        finish_request(conn, r.id, "failed", Some("unknown"), now_ms)?;
+        finish_request(conn, r.id, RequestState::Failed, Some("unknown"), now_ms)?;
     }
     Ok(orphans)
 }
@@ -178,13 +182,13 @@ pub fn close_orphans(conn: &Connection, now_ms: i64) -> rusqlite::Result<Vec<Req
 pub fn finish_request(
     conn: &Connection,
     id: i64,
-    state: &str,
+    state: RequestState,
     error_type: Option<&str>,
     now_ms: i64,
 ) -> rusqlite::Result<bool> {
     Ok(conn.execute(
-        "UPDATE task_requests SET state = ?2, error_type = ?3, finished_at_ms = ?4 WHERE id = ?1 AND state = 'waiting'",
-        params![id, state, error_type, now_ms],
+        "UPDATE task_requests SET state = ?2, error_type = ?3, finished_at_ms = ?4 WHERE id = ?1 AND state = ?5",
+        params![id, state.as_str(), error_type, now_ms, RequestState::Waiting.as_str()],
     )? == 1)
 }
 
@@ -254,31 +258,31 @@ mod tests {
         let c = db();
         let running = task(&c, "running");
         let done = task(&c, "done");
-        let a = add_request(&c, running, 1, 1, 10, 9, "mp3", "320k", 0).unwrap();
-        let b = add_request(&c, done, 2, 2, 11, 8, "mp3", "320k", 0).unwrap();
+        let a = add_request(&c, running, 1, 1, 10, 9, Format::Mp3, "320k", 0).unwrap();
+        let b = add_request(&c, done, 2, 2, 11, 8, Format::Mp3, "320k", 0).unwrap();
         assert_eq!(
             waiting_in_flight(&c).unwrap().iter().map(|r| r.id).collect::<Vec<_>>(),
             vec![a]
         );
         let closed = close_orphans(&c, 5).unwrap();
         assert_eq!(closed.iter().map(|r| r.id).collect::<Vec<_>>(), vec![b]);
-        assert_eq!(request(&c, b).unwrap().unwrap().state, "failed");
-        assert_eq!(request(&c, a).unwrap().unwrap().state, "waiting");
+        assert_eq!(request(&c, b).unwrap().unwrap().state, RequestState::Failed);
+        assert_eq!(request(&c, a).unwrap().unwrap().state, RequestState::Waiting);
     }
 
     #[test]
     fn usage_counts_today_and_not_failures() {
         let c = db();
         let t = task(&c, "queued");
-        let ok = add_request(&c, t, 7, 7, 1, 1, "mp3", "320k", 1_000).unwrap();
-        let failed = add_request(&c, t, 7, 7, 2, 2, "mp3", "320k", 2_000).unwrap();
-        add_request(&c, t, 7, 7, 3, 3, "mp3", "320k", 50).unwrap();
-        finish_request(&c, failed, "failed", Some("network"), 3_000).unwrap();
+        let ok = add_request(&c, t, 7, 7, 1, 1, Format::Mp3, "320k", 1_000).unwrap();
+        let failed = add_request(&c, t, 7, 7, 2, 2, Format::Mp3, "320k", 2_000).unwrap();
+        add_request(&c, t, 7, 7, 3, 3, Format::Mp3, "320k", 50).unwrap();
+        finish_request(&c, failed, RequestState::Failed, Some("network"), 3_000).unwrap();
         assert!(
-            !finish_request(&c, failed, "delivered", None, 3_001).unwrap(),
+            !finish_request(&c, failed, RequestState::Delivered, None, 3_001).unwrap(),
             "an ended request stays ended"
         );
-        finish_request(&c, ok, "delivered", None, 3_000).unwrap();
+        finish_request(&c, ok, RequestState::Delivered, None, 3_000).unwrap();
         assert_eq!(usage(&c, 7, 100).unwrap(), (Some(2_000), 1));
         assert_eq!(usage(&c, 8, 0).unwrap(), (None, 0));
     }
@@ -295,40 +299,40 @@ mod tests {
     fn every_attempt_that_ran_counts_toward_the_quota() {
         let c = db();
         let user = 7;
-        let req = |task: u64, at: i64| add_request(&c, task, user, 7, at as i32, 1, "mp3", "320k", at).unwrap();
+        let req = |task: u64, at: i64| add_request(&c, task, user, 7, at as i32, 1, Format::Mp3, "320k", at).unwrap();
         // Failed after yt-dlp ran: a timeout, a file too large, a network error once retries were spent.
         for error in ["timeout", "too_large", "network"] {
             let t = task(&c, "failed");
             start(&c, t, 1_100);
             let r = req(t, 1_000);
-            finish_request(&c, r, "failed", Some(error), 2_000).unwrap();
+            finish_request(&c, r, RequestState::Failed, Some(error), 2_000).unwrap();
         }
         assert_eq!(usage(&c, user, 0).unwrap().1, 3);
         // Cancelled while downloading: it ran.
         let t = task(&c, "cancelled");
         start(&c, t, 1_100);
         let r = req(t, 1_000);
-        finish_request(&c, r, "cancelled", Some("cancelled"), 1_500).unwrap();
+        finish_request(&c, r, RequestState::Cancelled, Some("cancelled"), 1_500).unwrap();
         assert_eq!(usage(&c, user, 0).unwrap().1, 4);
         // Cancelled before it started: the task never ran, or ran only later for someone else.
         let never = task(&c, "cancelled");
         let r = req(never, 1_000);
-        finish_request(&c, r, "cancelled", Some("cancelled"), 1_500).unwrap();
+        finish_request(&c, r, RequestState::Cancelled, Some("cancelled"), 1_500).unwrap();
         let later = task(&c, "running");
         start(&c, later, 1_600);
         let r = req(later, 1_000);
-        finish_request(&c, r, "cancelled", Some("cancelled"), 1_500).unwrap();
+        finish_request(&c, r, RequestState::Cancelled, Some("cancelled"), 1_500).unwrap();
         // A request whose task was cancelled while queued (from doradurctl) and closed as failed.
         let dropped = task(&c, "cancelled");
         let r = req(dropped, 1_000);
-        finish_request(&c, r, "failed", Some("unknown"), 1_500).unwrap();
+        finish_request(&c, r, RequestState::Failed, Some("unknown"), 1_500).unwrap();
         assert_eq!(usage(&c, user, 0).unwrap().1, 4);
         // Waiting (queued or running) and delivered count, as before.
         req(task(&c, "queued"), 1_000);
         let done = task(&c, "done");
         start(&c, done, 1_100);
         let r = req(done, 1_000);
-        finish_request(&c, r, "delivered", None, 2_000).unwrap();
+        finish_request(&c, r, RequestState::Delivered, None, 2_000).unwrap();
         assert_eq!(usage(&c, user, 0).unwrap(), (Some(1_000), 6));
         // Only since the day began, and only this user's.
         assert_eq!(usage(&c, user, 1_001).unwrap().1, 0);
@@ -340,17 +344,17 @@ mod tests {
         let c = db();
         let (queued, running, done) = (task(&c, "queued"), task(&c, "running"), task(&c, "done"));
         assert_eq!(in_flight(&c, 7).unwrap(), 0);
-        add_request(&c, queued, 7, 7, 1, 1, "mp3", "320k", 0).unwrap();
-        add_request(&c, running, 7, 7, 2, 2, "mp3", "320k", 0).unwrap();
+        add_request(&c, queued, 7, 7, 1, 1, Format::Mp3, "320k", 0).unwrap();
+        add_request(&c, running, 7, 7, 2, 2, Format::Mp3, "320k", 0).unwrap();
         // Another user's request sharing the running task counts for that user only.
-        add_request(&c, running, 8, 8, 3, 3, "mp3", "320k", 0).unwrap();
+        add_request(&c, running, 8, 8, 3, 3, Format::Mp3, "320k", 0).unwrap();
         assert_eq!((in_flight(&c, 7).unwrap(), in_flight(&c, 8).unwrap()), (2, 1));
         // A file being sent (task done, request waiting) is no longer in flight; nor is a cancelled request
         // whose task is still stopping.
-        add_request(&c, done, 7, 7, 4, 4, "mp3", "320k", 0).unwrap();
-        let r = add_request(&c, running, 7, 7, 5, 5, "mp3", "320k", 0).unwrap();
+        add_request(&c, done, 7, 7, 4, 4, Format::Mp3, "320k", 0).unwrap();
+        let r = add_request(&c, running, 7, 7, 5, 5, Format::Mp3, "320k", 0).unwrap();
         assert_eq!(in_flight(&c, 7).unwrap(), 3);
-        finish_request(&c, r, "cancelled", Some("cancelled"), 1).unwrap();
+        finish_request(&c, r, RequestState::Cancelled, Some("cancelled"), 1).unwrap();
         assert_eq!(in_flight(&c, 7).unwrap(), 2);
         c.execute("UPDATE download_tasks SET state = 'failed' WHERE id = ?1", [queued])
             .unwrap();

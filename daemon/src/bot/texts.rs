@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use doradura_proto::types::{ErrorType, Format};
+use doradura_proto::types::{ErrorType, Format, MetricsCategory};
 
 use crate::plans::{Plan, Refusal};
 
@@ -165,14 +165,14 @@ pub fn alert_acknowledged(kind: &str, id: i64) -> String {
 }
 
 /// The label of a `/metrics` category button.
-pub fn category_button(category: &str) -> String {
+pub fn category_button(category: MetricsCategory) -> String {
     let icon = match category {
-        "performance" => "⚙️",
-        "business" => "💰",
-        "engagement" => "👥",
-        _ => "🖥",
+        MetricsCategory::Performance => "⚙️",
+        MetricsCategory::Business => "💰",
+        MetricsCategory::Engagement => "👥",
+        MetricsCategory::System => "🖥",
     };
-    let mut name = category.to_string();
+    let mut name = category.as_str().to_string();
     name[..1].make_ascii_uppercase();
     format!("{icon} {name}")
 }

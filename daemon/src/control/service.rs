@@ -18,6 +18,7 @@ use crate::db::Database;
 use crate::downloads::Downloads;
 use crate::queue;
 use crate::supervisor::Supervisor;
+use doradura_proto::types::TaskState;
 
 pub struct ControlService {
     pub supervisor: Supervisor,
@@ -118,9 +119,9 @@ impl Control for ControlService {
                 percent: progress
                     .get(&r.id)
                     .copied()
-                    .unwrap_or(if r.state == "done" { 100.0 } else { 0.0 }),
+                    .unwrap_or(if r.state == TaskState::Done { 100.0 } else { 0.0 }),
                 id: r.id,
-                state: r.state,
+                state: r.state.to_string(),
                 priority: r.priority,
                 position: r.position.unwrap_or(0),
                 format: r.format,

@@ -4,84 +4,15 @@
 //! commands). Handles for every label combination are resolved here, once, so recording an event is an array
 //! index and an atomic add, never a label-hash lookup.
 
-use doradura_proto::types::{ErrorType, Format, Priority};
+use doradura_proto::types::{
+    AlertType, CommandName, ErrorCategory, ErrorType, Format, PaymentFailureReason, Priority, RestartReason, SendKind,
+    Severity, WorkerPhase,
+};
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 use crate::plans::Plan;
-
-/// Bounded values of the `kind` label of Telegram sends.
-pub const SEND_KINDS: [&str; 4] = ["message", "audio", "video", "document"];
-/// Bounded values of the `state` label of `doradura_workers`.
-pub const WORKER_STATES: [&str; 7] = [
-    "starting",
-    "idle",
-    "busy",
-    "stopping",
-    "backoff",
-    "crash_loop",
-    "stopped",
-];
-/// Bounded values of the `reason` label of worker restarts.
-pub const RESTART_REASONS: [&str; 8] = [
-    "exit_code",
-    "clean_exit",
-    "signal",
-    "heartbeat",
-    "hello_timeout",
-    "stream_closed",
-    "spawn_failed",
-    "task_deadline",
-];
-/// Bounded values of the `command` label.
-pub const COMMANDS: [&str; 12] = [
-    "start",
-    "help",
-    "settings",
-    "cancel",
-    "plan",
-    "analytics",
-    "health",
-    "metrics",
-    "revenue",
-    "refund",
-    "export",
-    "alerts",
-];
-/// Bounded values of the `category` label of `doradura_errors_total`.
-pub const ERROR_CATEGORIES: [&str; 10] = [
-    "database",
-    "telegram_api",
-    "download",
-    "ytdlp",
-    "queue",
-    "payment",
-    "config",
-    "io",
-    "validation",
-    "internal",
-];
-/// Bounded values of the `reason` label of payment failures.
-pub const PAYMENT_FAILURE_REASONS: [&str; 5] = [
-    "invalid_payload",
-    "wrong_user",
-    "unknown_plan",
-    "wrong_amount",
-    "internal",
-];
-pub const ALERT_TYPES: [&str; 9] = [
-    "HighErrorRate",
-    "QueueBackup",
-    "PaymentFailure",
-    "YtdlpDown",
-    "DatabaseIssues",
-    "LowConversion",
-    "HighRetryRate",
-    "DiskSpaceLow",
-    "YtdlpOutdated",
-];
-pub const SEVERITIES: [&str; 2] = ["warning", "critical"];
 
 /// Every family name, in catalog order.
 pub const NAMES: [&str; 37] = [
@@ -155,53 +86,53 @@ pub(crate) fn plan_index(p: Plan) -> usize {
 
 /// The registry and a handle for every label combination.
 pub struct Metrics {
-    pub registry: Registry,
-    pub download_duration: Vec<Histogram>,
-    pub download_success: Vec<IntCounter>,
+    registry: Registry,
+    download_duration: Vec<Histogram>,
+    pub(super) download_success: Vec<IntCounter>,
     /// `[format][error_type]`.
-    pub download_failure: Vec<Vec<IntCounter>>,
-    pub queue_wait: Vec<Histogram>,
-    pub ytdlp_duration: Vec<Histogram>,
-    pub download_bytes: Vec<IntCounter>,
-    pub task_retries: Vec<IntCounter>,
-    pub downloads_in_progress: IntGauge,
-    pub telegram_send: Vec<Histogram>,
-    pub revenue_total: IntCounter,
-    pub revenue_by_plan: Vec<IntCounter>,
-    pub new_subscriptions: Vec<IntCounter>,
-    pub cancellations: Vec<IntCounter>,
-    pub checkout_started: Vec<IntCounter>,
-    pub payment_success: Vec<IntCounter>,
+    pub(super) download_failure: Vec<Vec<IntCounter>>,
+    queue_wait: Vec<Histogram>,
+    ytdlp_duration: Vec<Histogram>,
+    pub(super) download_bytes: Vec<IntCounter>,
+    pub(super) task_retries: Vec<IntCounter>,
+    downloads_in_progress: IntGauge,
+    telegram_send: Vec<Histogram>,
+    pub(super) revenue_total: IntCounter,
+    pub(super) revenue_by_plan: Vec<IntCounter>,
+    pub(super) new_subscriptions: Vec<IntCounter>,
+    cancellations: Vec<IntCounter>,
+    checkout_started: Vec<IntCounter>,
+    pub(super) payment_success: Vec<IntCounter>,
     /// `[plan][reason]`.
-    pub payment_failure: Vec<Vec<IntCounter>>,
-    pub active_subscriptions: Vec<IntGauge>,
-    pub errors: Vec<IntCounter>,
+    payment_failure: Vec<Vec<IntCounter>>,
+    active_subscriptions: Vec<IntGauge>,
+    errors: Vec<IntCounter>,
     /// The same errors over the last hour, for `/health` and the alerts.
-    pub recent_errors: super::recent::RecentErrors,
-    pub queue_depth: Vec<IntGauge>,
-    pub uptime: IntCounter,
+    recent_errors: super::recent::RecentErrors,
+    queue_depth: Vec<IntGauge>,
+    uptime: IntCounter,
     /// 1 while the bot's long polling of Telegram succeeds (see `bot::poller`).
-    pub bot_connected: IntGauge,
-    pub workers: Vec<IntGauge>,
-    pub worker_restarts: Vec<IntCounter>,
-    pub ytdlp_up: IntGauge,
+    bot_connected: IntGauge,
+    workers: Vec<IntGauge>,
+    worker_restarts: Vec<IntCounter>,
+    ytdlp_up: IntGauge,
     /// Whole days since the release of the oldest yt-dlp a connected worker runs (its version is its date); -1
     /// when no connected worker reports a dated version.
-    pub ytdlp_release_age_days: IntGauge,
+    ytdlp_release_age_days: IntGauge,
     /// Free space on `DOWNLOAD_DIR`'s filesystem, and what starting one more task needs (see `supervisor::spool`).
-    pub spool_free_bytes: IntGauge,
-    pub spool_required_bytes: IntGauge,
-    pub rate_limit_hits: Vec<IntCounter>,
+    spool_free_bytes: IntGauge,
+    spool_required_bytes: IntGauge,
+    rate_limit_hits: Vec<IntCounter>,
     /// `[alert_type][severity]`.
-    pub alerts_firing: Vec<Vec<IntGauge>>,
-    pub alerts_sent: Vec<Vec<IntCounter>>,
-    pub dau: IntGauge,
-    pub mau: IntGauge,
-    pub total_users: IntGauge,
-    pub new_users: IntCounter,
-    pub commands: Vec<IntCounter>,
-    pub format_requests: Vec<IntCounter>,
-    pub build_info: IntGauge,
+    alerts_firing: Vec<Vec<IntGauge>>,
+    alerts_sent: Vec<Vec<IntCounter>>,
+    pub(super) dau: IntGauge,
+    pub(super) mau: IntGauge,
+    pub(super) total_users: IntGauge,
+    pub(super) new_users: IntCounter,
+    commands: Vec<IntCounter>,
+    format_requests: Vec<IntCounter>,
+    build_info: IntGauge,
 }
 
 fn reg<C: prometheus::core::Collector + Clone + 'static>(registry: &Registry, c: C) -> C {
@@ -464,7 +395,7 @@ impl Metrics {
             download_bytes: each(&formats, |f| bytes.with_label_values(&[f])),
             task_retries: each(&formats, |f| retries.with_label_values(&[f])),
             downloads_in_progress: in_progress,
-            telegram_send: each(&SEND_KINDS, |k| send.with_label_values(&[k])),
+            telegram_send: each(SendKind::ALL, |k| send.with_label_values(&[k.as_str()])),
             revenue_total,
             revenue_by_plan: each(&plans, |p| revenue_by_plan.with_label_values(&[p])),
             new_subscriptions: each(&plans, |p| new_subs.with_label_values(&[p])),
@@ -472,30 +403,34 @@ impl Metrics {
             checkout_started: each(&plans, |p| checkout.with_label_values(&[p])),
             payment_success: each(&plans, |p| pay_ok.with_label_values(&[p])),
             payment_failure: each(&plans, |p| {
-                each(&PAYMENT_FAILURE_REASONS, |r| pay_fail.with_label_values(&[p, r]))
+                each(PaymentFailureReason::ALL, |r| {
+                    pay_fail.with_label_values(&[p, r.as_str()])
+                })
             }),
             active_subscriptions: each(&plans, |p| active.with_label_values(&[p])),
-            errors: each(&ERROR_CATEGORIES, |c| errors.with_label_values(&[c])),
+            errors: each(ErrorCategory::ALL, |c| errors.with_label_values(&[c.as_str()])),
             recent_errors: Default::default(),
             queue_depth: each(Priority::ALL, |p| depth.with_label_values(&[p.as_str()])),
             uptime,
             bot_connected,
-            workers: each(&WORKER_STATES, |s| workers.with_label_values(&[s])),
-            worker_restarts: each(&RESTART_REASONS, |s| restarts.with_label_values(&[s])),
+            workers: each(WorkerPhase::ALL, |s| workers.with_label_values(&[s.as_str()])),
+            worker_restarts: each(RestartReason::ALL, |s| restarts.with_label_values(&[s.as_str()])),
             ytdlp_up,
             ytdlp_release_age_days,
             spool_free_bytes,
             spool_required_bytes,
             rate_limit_hits: each(&plans, |p| rate.with_label_values(&[p])),
-            alerts_firing: each(&ALERT_TYPES, |a| {
-                each(&SEVERITIES, |s| firing.with_label_values(&[a, s]))
+            alerts_firing: each(AlertType::ALL, |a| {
+                each(Severity::ALL, |s| firing.with_label_values(&[a.as_str(), s.as_str()]))
             }),
-            alerts_sent: each(&ALERT_TYPES, |a| each(&SEVERITIES, |s| sent.with_label_values(&[a, s]))),
+            alerts_sent: each(AlertType::ALL, |a| {
+                each(Severity::ALL, |s| sent.with_label_values(&[a.as_str(), s.as_str()]))
+            }),
             dau,
             mau,
             total_users: total,
             new_users,
-            commands: each(&COMMANDS, |c| commands.with_label_values(&[c])),
+            commands: each(CommandName::ALL, |c| commands.with_label_values(&[c.as_str()])),
             format_requests: each(&formats, |f| formats_req.with_label_values(&[f])),
             build_info: build.with_label_values(&[crate::VERSION]),
             registry: r,
@@ -554,27 +489,99 @@ impl Metrics {
         }
     }
 
-    pub fn error(&self, category: &str) {
-        if let Some(i) = ERROR_CATEGORIES.iter().position(|c| *c == category) {
-            self.errors[i].inc();
-            self.recent_errors.record(i);
-        }
+    pub fn error(&self, category: ErrorCategory) {
+        self.errors[category.index()].inc();
+        self.recent_errors.record(category.index());
     }
 
-    /// One alert message delivered to one admin; `kind` and `severity` index `ALERT_TYPES` and `SEVERITIES`.
-    pub fn alert_sent(&self, kind: usize, severity: usize) {
-        self.alerts_sent[kind][severity].inc();
+    /// Errors of `category` since the process started.
+    pub fn errors_total(&self, category: ErrorCategory) -> u64 {
+        self.errors[category.index()].get()
+    }
+
+    /// Errors per category since the process started, in `ErrorCategory::ALL` order.
+    pub fn errors_by_category(&self) -> Vec<(ErrorCategory, u64)> {
+        ErrorCategory::ALL.iter().map(|c| (*c, self.errors_total(*c))).collect()
+    }
+
+    /// Errors per category over the last hour, in `ErrorCategory::ALL` order.
+    pub fn errors_last_hour(&self) -> Vec<(ErrorCategory, u64)> {
+        ErrorCategory::ALL
+            .iter()
+            .copied()
+            .zip(self.recent_errors.last_hour())
+            .collect()
+    }
+
+    /// One alert message delivered to one admin.
+    pub fn alert_sent(&self, kind: AlertType) {
+        self.alerts_sent[kind.index()][kind.severity().index()].inc();
     }
 
     /// How many alerts of a type are firing now (0 clears it).
-    pub fn set_alert_firing(&self, kind: usize, severity: usize, firing: i64) {
-        self.alerts_firing[kind][severity].set(firing);
+    pub fn set_alert_firing(&self, kind: AlertType, firing: i64) {
+        self.alerts_firing[kind.index()][kind.severity().index()].set(firing);
     }
 
-    pub fn command(&self, name: &str) {
-        if let Some(i) = COMMANDS.iter().position(|c| *c == name) {
-            self.commands[i].inc();
-        }
+    pub fn command(&self, name: CommandName) {
+        self.commands[name.index()].inc();
+    }
+
+    /// A user seen for the first time.
+    pub fn new_user(&self) {
+        self.new_users.inc();
+        self.total_users.inc();
+    }
+
+    /// Adds to the daemon's uptime counter.
+    pub fn count_uptime(&self, seconds: u64) {
+        self.uptime.inc_by(seconds);
+    }
+
+    /// The gauge behind `doradura_bot_connected`, for the bot's status to drive.
+    pub fn bot_connected_gauge(&self) -> IntGauge {
+        self.bot_connected.clone()
+    }
+
+    /// The one registry (for tests and benchmarks that add or gather families).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn set_downloads_in_progress(&self, running: usize) {
+        self.downloads_in_progress.set(running as i64);
+    }
+
+    /// Whether every connected worker can run yt-dlp.
+    pub fn set_ytdlp_up(&self, up: bool) {
+        self.ytdlp_up.set(i64::from(up));
+    }
+
+    /// Days since the release of the oldest yt-dlp a connected worker runs; `None` (-1) when none reports a date.
+    pub fn set_ytdlp_release_age(&self, days: Option<u32>) {
+        self.ytdlp_release_age_days.set(days.map_or(-1, i64::from));
+    }
+
+    /// Free bytes on the spool's filesystem (`None` when it cannot be read, shown as 0) and what one more task
+    /// needs.
+    pub fn set_spool(&self, free: Option<u64>, required: u64) {
+        self.spool_free_bytes
+            .set(i64::try_from(free.unwrap_or(0)).unwrap_or(i64::MAX));
+        self.spool_required_bytes
+            .set(i64::try_from(required).unwrap_or(i64::MAX));
+    }
+
+    /// Refusals counted by `rate_limited`, per plan.
+    pub fn rate_limit_hits(&self) -> Vec<(Plan, u64)> {
+        Plan::ALL
+            .iter()
+            .map(|p| (*p, self.rate_limit_hits[plan_index(*p)].get()))
+            .collect()
+    }
+
+    /// Payments refused or failed since the process started, every plan and reason.
+    pub fn payment_failures(&self) -> u64 {
+        self.payment_failure.iter().flatten().map(|c| c.get()).sum()
     }
 
     pub fn format_requested(&self, format: Format) {
@@ -602,10 +609,8 @@ impl Metrics {
     }
 
     /// A refused or failed payment; `plan` is `Free` when the payload named no valid plan.
-    pub fn payment_failed(&self, plan: Plan, reason: &str) {
-        if let Some(r) = PAYMENT_FAILURE_REASONS.iter().position(|x| *x == reason) {
-            self.payment_failure[plan_index(plan)][r].inc();
-        }
+    pub fn payment_failed(&self, plan: Plan, reason: PaymentFailureReason) {
+        self.payment_failure[plan_index(plan)][reason.index()].inc();
     }
 
     pub fn cancelled_plan(&self, plan: Plan) {
@@ -624,22 +629,18 @@ impl Metrics {
         self.rate_limit_hits[plan_index(plan)].inc();
     }
 
-    pub fn sent(&self, kind: &str, seconds: f64) {
-        if let Some(i) = SEND_KINDS.iter().position(|k| *k == kind) {
-            self.telegram_send[i].observe(seconds);
-        }
+    pub fn sent(&self, kind: SendKind, seconds: f64) {
+        self.telegram_send[kind.index()].observe(seconds);
     }
 
-    pub fn worker_restarted(&self, reason: &str) {
-        if let Some(i) = RESTART_REASONS.iter().position(|r| *r == reason) {
-            self.worker_restarts[i].inc();
-        }
+    pub fn worker_restarted(&self, reason: RestartReason) {
+        self.worker_restarts[reason.index()].inc();
     }
 
-    /// Sets the worker gauges from the slots' state names.
-    pub fn set_workers<'a>(&self, states: impl Iterator<Item = &'a str> + Clone) {
-        for (i, name) in WORKER_STATES.iter().enumerate() {
-            self.workers[i].set(states.clone().filter(|s| s == name).count() as i64);
+    /// Sets the worker gauges from the slots' states.
+    pub fn set_workers(&self, states: impl Iterator<Item = WorkerPhase> + Clone) {
+        for (i, phase) in WorkerPhase::ALL.iter().enumerate() {
+            self.workers[i].set(states.clone().filter(|s| s == phase).count() as i64);
         }
     }
 
@@ -729,7 +730,7 @@ mod tests {
     fn the_ytdlp_release_age_is_minus_one_until_a_worker_reports_a_dated_version() {
         let m = Metrics::new();
         assert!(m.encode().lines().any(|l| l == "doradura_ytdlp_release_age_days -1"));
-        m.ytdlp_release_age_days.set(61);
+        m.set_ytdlp_release_age(Some(61));
         assert!(m.encode().lines().any(|l| l == "doradura_ytdlp_release_age_days 61"));
     }
 
@@ -741,9 +742,9 @@ mod tests {
         m.download_failed(Format::Mp4, ErrorType::TooLarge);
         m.retried(Format::Srt);
         m.set_queue_depth(&[(Priority::High, 2), (Priority::Medium, 0), (Priority::Low, 5)]);
-        m.set_workers(["idle", "busy", "idle"].into_iter());
-        m.error("database");
-        m.command("start");
+        m.set_workers([WorkerPhase::Idle, WorkerPhase::Busy, WorkerPhase::Idle].into_iter());
+        m.error(ErrorCategory::Database);
+        m.command(CommandName::Start);
         m.rate_limited(Plan::Free);
         let text = m.encode();
         for line in [

@@ -143,7 +143,7 @@ async fn metrics(State(s): State<HttpState>, headers: HeaderMap) -> Response {
 async fn health(State(s): State<HttpState>) -> Response {
     let database = s.database.schema_version().await;
     let workers = s.supervisor.snapshot().await.unwrap_or_default();
-    let up = workers.iter().filter(|w| matches!(w.state, "idle" | "busy")).count();
+    let up = crate::supervisor::workers_up(&workers);
     let bot = s.bot.get();
     let mut failing = Vec::new();
     if database.is_err() {
@@ -164,7 +164,7 @@ async fn health(State(s): State<HttpState>) -> Response {
     // yt-dlp as the connected workers report it. Its age is for the operator (YtdlpOutdated warns), not a failure.
     let reported: Vec<&str> = workers
         .iter()
-        .filter(|w| matches!(w.state, "idle" | "busy"))
+        .filter(|w| w.is_up())
         .map(|w| w.ytdlp_version.as_str())
         .collect();
     let mut versions: Vec<&str> = reported.iter().copied().filter(|v| !v.is_empty()).collect();

@@ -4,10 +4,10 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
-use super::catalog::ERROR_CATEGORIES;
+use doradura_proto::types::ErrorCategory;
 
 const MINUTES: usize = 60;
-const CATEGORIES: usize = ERROR_CATEGORIES.len();
+const CATEGORIES: usize = ErrorCategory::ALL.len();
 
 /// One bucket: the minute it counts (since the window was created) and a count per category.
 #[derive(Clone, Copy, Default)]
@@ -39,7 +39,7 @@ impl RecentErrors {
         self.record_at(category, self.minute());
     }
 
-    /// Errors per category (in `ERROR_CATEGORIES` order) over the last 60 minutes, this one included.
+    /// Errors per category (in `ErrorCategory::ALL` order) over the last 60 minutes, this one included.
     pub fn last_hour(&self) -> [u64; CATEGORIES] {
         self.last_hour_at(self.minute())
     }

@@ -1,7 +1,7 @@
 //! Figures that come from the database: counters restored at start-up so totals never go backwards across
 //! restarts, and user gauges computed from `user_activity`.
 
-use doradura_proto::types::{ErrorType, Format};
+use doradura_proto::types::{ErrorCategory, ErrorType, Format};
 use rusqlite::Connection;
 
 use super::Metrics;
@@ -92,6 +92,6 @@ pub fn refresh_users(conn: &Connection, m: &Metrics, now_s: i64) -> rusqlite::Re
 pub async fn refresh_depth(db: &crate::db::Database, m: &Metrics) {
     match db.call(|c| crate::queue::depth(c)).await {
         Ok(Ok(depth)) => m.set_queue_depth(&depth),
-        _ => m.error("database"),
+        _ => m.error(ErrorCategory::Database),
     }
 }

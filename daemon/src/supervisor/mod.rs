@@ -23,6 +23,7 @@ use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::queue::Task;
 use spool::{SpoolPolicy, SpoolStatus};
+pub use state::WorkerPhase;
 use state::{Action, Event, Exit, Slot, WorkerState};
 use std::sync::Arc;
 use tasks::Completion;
@@ -43,7 +44,7 @@ pub struct HelloInfo {
 pub struct WorkerSnapshot {
     pub id: u32,
     pub pid: Option<u32>,
-    pub state: &'static str,
+    pub state: WorkerPhase,
     pub restarts: u32,
     pub consecutive_failures: u32,
     pub ytdlp_version: String,
@@ -52,6 +53,19 @@ pub struct WorkerSnapshot {
     pub next_start_in: Option<Duration>,
     pub task: Option<u64>,
     pub progress: Option<TaskProgress>,
+}
+
+impl WorkerSnapshot {
+    /// Connected: idle or busy, with a process.
+    pub fn is_up(&self) -> bool {
+        self.pid.is_some() && self.state.is_connected()
+    }
+}
+
+/// How many workers are up (see `WorkerSnapshot::is_up`): the one count behind `/health` (HTTP and the bot),
+/// systemd's `STATUS=`, the alerts and `/metrics system`.
+pub fn workers_up(workers: &[WorkerSnapshot]) -> usize {
+    workers.iter().filter(|w| w.is_up()).count()
 }
 
 /// The oldest yt-dlp among `versions` whose version is a release date, with its age in whole days at `now_s`.
@@ -353,10 +367,7 @@ impl Actor {
         let free = spool::free_bytes(&self.completion.spool);
         let status = self.spool_policy.assess(free, running);
         let m = &self.completion.metrics;
-        m.spool_free_bytes
-            .set(i64::try_from(status.free_bytes.unwrap_or(0)).unwrap_or(i64::MAX));
-        m.spool_required_bytes
-            .set(i64::try_from(status.required_bytes).unwrap_or(i64::MAX));
+        m.set_spool(status.free_bytes, status.required_bytes);
         match (self.spool_short, !status.has_room()) {
             (false, true) => warn!(
                 spool = %self.completion.spool.display(),
@@ -478,18 +489,16 @@ impl Actor {
     /// Workers by state, downloads in progress, and whether yt-dlp works on every connected worker.
     fn update_gauges(&self) {
         let m = &self.completion.metrics;
-        m.set_workers(self.slots.iter().map(|rt| rt.slot.state.name()));
-        m.downloads_in_progress
-            .set(self.slots.iter().filter(|rt| rt.slot.task.is_some()).count() as i64);
+        m.set_workers(self.slots.iter().map(|rt| rt.slot.state.phase()));
+        m.set_downloads_in_progress(self.slots.iter().filter(|rt| rt.slot.task.is_some()).count());
         let connected: Vec<&SlotRuntime> = self.slots.iter().filter(|rt| rt.outbound.is_some()).collect();
         let up = !connected.is_empty() && connected.iter().all(|rt| !rt.ytdlp_version.is_empty());
-        m.ytdlp_up.set(i64::from(up));
+        m.set_ytdlp_up(up);
         let oldest = oldest_ytdlp(
             connected.iter().map(|rt| rt.ytdlp_version.as_str()),
             crate::now_ms() / 1000,
         );
-        m.ytdlp_release_age_days
-            .set(oldest.map_or(-1, |(_, age)| i64::from(age)));
+        m.set_ytdlp_release_age(oldest.map(|(_, age)| age));
     }
 
     /// Asks the database for a task for every idle slot that has not asked yet.
@@ -704,7 +713,7 @@ impl Actor {
                     }
                 }
                 Action::RestartScheduled { reason, delay } => {
-                    self.completion.metrics.worker_restarted(reason.as_str());
+                    self.completion.metrics.worker_restarted(reason);
                     let rt = &self.slots[id];
                     warn!(
                         worker = id,
@@ -772,7 +781,7 @@ impl Actor {
                 WorkerSnapshot {
                     id: id as u32,
                     pid: s.state.pid(),
-                    state: s.state.name(),
+                    state: s.state.phase(),
                     restarts: s.restarts,
                     consecutive_failures: s.consecutive_failures,
                     ytdlp_version: rt.ytdlp_version.clone(),
@@ -794,6 +803,45 @@ impl Actor {
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod workers_up_tests {
+    use super::{WorkerPhase, WorkerSnapshot, workers_up};
+
+    fn worker(pid: Option<u32>, state: WorkerPhase) -> WorkerSnapshot {
+        WorkerSnapshot {
+            id: 0,
+            pid,
+            state,
+            restarts: 0,
+            consecutive_failures: 0,
+            ytdlp_version: String::new(),
+            last_exit: None,
+            connected_for: None,
+            next_start_in: None,
+            task: None,
+            progress: None,
+        }
+    }
+
+    #[test]
+    fn a_worker_is_up_when_idle_or_busy_with_a_process() {
+        for phase in WorkerPhase::ALL {
+            let up = matches!(phase, WorkerPhase::Idle | WorkerPhase::Busy);
+            assert_eq!(worker(Some(7), *phase).is_up(), up, "{phase}");
+            assert!(!worker(None, *phase).is_up(), "{phase} without a process");
+        }
+        let workers = [
+            worker(Some(1), WorkerPhase::Idle),
+            worker(Some(2), WorkerPhase::Busy),
+            worker(Some(3), WorkerPhase::Starting),
+            worker(None, WorkerPhase::CrashLoop),
+            worker(Some(4), WorkerPhase::Stopping),
+        ];
+        assert_eq!(workers_up(&workers), 2, "busy counts as up, not only idle");
+        assert_eq!(workers_up(&[]), 0);
     }
 }
 

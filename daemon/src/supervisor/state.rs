@@ -7,42 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Supervision;
 
-/// Why a worker process ended or is about to be replaced; a bounded set (it labels a metric).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RestartReason {
-    /// Exited with a non-zero code.
-    ExitCode,
-    /// Exited with code 0 while it was supposed to be running.
-    CleanExit,
-    /// Killed by a signal the supervisor did not send.
-    Signal,
-    /// Stopped answering pings; the supervisor killed it.
-    Heartbeat,
-    /// Never said hello; the supervisor killed it.
-    HelloTimeout,
-    /// Closed its stream while its process lived on; the supervisor killed it.
-    StreamClosed,
-    /// The executable could not be started at all.
-    SpawnFailed,
-    /// Held its task past the supervisor's deadline (`DOWNLOAD_TIMEOUT` plus `TASK_DEADLINE_GRACE`) while still
-    /// answering pings; the supervisor killed it.
-    TaskDeadline,
-}
-
-impl RestartReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RestartReason::ExitCode => "exit_code",
-            RestartReason::CleanExit => "clean_exit",
-            RestartReason::Signal => "signal",
-            RestartReason::Heartbeat => "heartbeat",
-            RestartReason::HelloTimeout => "hello_timeout",
-            RestartReason::StreamClosed => "stream_closed",
-            RestartReason::SpawnFailed => "spawn_failed",
-            RestartReason::TaskDeadline => "task_deadline",
-        }
-    }
-}
+pub use doradura_proto::types::{RestartReason, WorkerPhase};
 
 /// How a process ended, as the OS reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,17 +53,22 @@ pub enum WorkerState {
 }
 
 impl WorkerState {
-    /// The name operators see in status output and metric labels.
-    pub fn name(&self) -> &'static str {
+    /// What operators see in status output and metric labels.
+    pub fn phase(&self) -> WorkerPhase {
         match self {
-            WorkerState::New | WorkerState::Starting { .. } => "starting",
-            WorkerState::Idle { .. } => "idle",
-            WorkerState::Busy { .. } => "busy",
-            WorkerState::Stopping { .. } => "stopping",
-            WorkerState::Backoff { .. } => "backoff",
-            WorkerState::CrashLoop { .. } => "crash_loop",
-            WorkerState::Stopped => "stopped",
+            WorkerState::New | WorkerState::Starting { .. } => WorkerPhase::Starting,
+            WorkerState::Idle { .. } => WorkerPhase::Idle,
+            WorkerState::Busy { .. } => WorkerPhase::Busy,
+            WorkerState::Stopping { .. } => WorkerPhase::Stopping,
+            WorkerState::Backoff { .. } => WorkerPhase::Backoff,
+            WorkerState::CrashLoop { .. } => WorkerPhase::CrashLoop,
+            WorkerState::Stopped => WorkerPhase::Stopped,
         }
+    }
+
+    /// The wire name of `phase()`.
+    pub fn name(&self) -> &'static str {
+        self.phase().as_str()
     }
 
     pub fn pid(&self) -> Option<u32> {

@@ -12,6 +12,7 @@ use crate::db::Database;
 use crate::hub::{Hub, Outcome, SpoolFile};
 use crate::metrics::Metrics;
 use crate::queue::{self, AfterFailure, QueuePolicy, Success};
+use doradura_proto::types::ErrorCategory;
 
 #[derive(Clone)]
 pub struct Completion {
@@ -206,9 +207,9 @@ impl Completion {
                     self.metrics.download_failed(f, *error);
                 }
                 self.metrics.error(if *error == ErrorType::YtdlpMissing {
-                    "ytdlp"
+                    ErrorCategory::Ytdlp
                 } else {
-                    "download"
+                    ErrorCategory::Download
                 });
             }
             Ok(Ok(AfterFailure::Cancelled)) => {
@@ -217,7 +218,7 @@ impl Completion {
                 }
             }
             Ok(Ok(AfterFailure::Stale)) => {}
-            Ok(Err(_)) | Err(_) => self.metrics.error("database"),
+            Ok(Err(_)) | Err(_) => self.metrics.error(ErrorCategory::Database),
         }
         self.refresh_depth().await;
         match after {
@@ -234,7 +235,7 @@ impl Completion {
 
     fn database_failed(&self, id: u64, dir: &Path, why: String) {
         error!(task = id, error = %why, "recording a finished task failed");
-        self.metrics.error("database");
+        self.metrics.error(ErrorCategory::Database);
         remove_dir(dir);
         self.hub.finish(
             id,
