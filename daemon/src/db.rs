@@ -151,6 +151,68 @@ pub fn migrate(conn: &mut Connection) -> Result<(), refinery::Error> {
 mod tests {
     use super::*;
 
+    /// The quoted values in `text` after each `marker` up to the closing parenthesis (or the one value after
+    /// `marker` when it ends in a quote).
+    fn quoted_after<'a>(text: &'a str, marker: &str) -> Vec<&'a str> {
+        let mut out = Vec::new();
+        for (at, _) in text.match_indices(marker) {
+            let rest = &text[at + marker.len()..];
+            let list = if marker.ends_with('\'') {
+                &rest[..rest.find('\'').unwrap_or(0)]
+            } else {
+                &rest[..rest.find(')').unwrap_or(0)]
+            };
+            if marker.ends_with('\'') {
+                out.push(list);
+            } else {
+                out.extend(list.split(',').map(|v| v.trim().trim_matches('\'')));
+            }
+        }
+        out
+    }
+
+    /// The stored states are the enums' wire names: the migrations' CHECKs allow exactly those, and every state
+    /// written literally in the daemon's SQL is one of them (a misspelt one would match no row, silently).
+    #[test]
+    fn stored_states_are_the_typed_sets() {
+        use doradura_proto::types::{RequestState, TaskState};
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations");
+        let core = std::fs::read_to_string(format!("{dir}/V1__core.sql")).unwrap();
+        let bot = std::fs::read_to_string(format!("{dir}/V3__bot.sql")).unwrap();
+        let tasks: Vec<&str> = TaskState::ALL.iter().map(|s| s.as_str()).collect();
+        let requests: Vec<&str> = RequestState::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(quoted_after(&core, "CHECK (state IN ("), tasks);
+        assert_eq!(quoted_after(&bot, "CHECK (state IN ("), requests);
+
+        let mut files = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+        let mut seen = 0;
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            // This file holds the markers themselves.
+            if path.extension().is_none_or(|e| e != "rs") || path.ends_with("src/db.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for marker in ["state = '", "state IN ("] {
+                for value in quoted_after(&text, marker) {
+                    if value.starts_with('?') {
+                        continue;
+                    }
+                    seen += 1;
+                    assert!(
+                        value.parse::<TaskState>().is_ok() || value.parse::<RequestState>().is_ok(),
+                        "{}: state {value:?} is neither a TaskState nor a RequestState",
+                        path.display()
+                    );
+                }
+            }
+        }
+        assert!(seen > 30, "the scan found the daemon's SQL ({seen} literals)");
+    }
+
     #[tokio::test]
     async fn open_migrates_and_reopen_is_idempotent() {
         let dir = tempfile::tempdir().unwrap();

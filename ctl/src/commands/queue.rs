@@ -4,10 +4,17 @@ use comfy_table::Table;
 use comfy_table::presets::UTF8_BORDERS_ONLY;
 use doradura_proto::ListQueueRequest;
 use doradura_proto::control_client::ControlClient;
+use doradura_proto::types::TaskState;
 use serde_json::json;
 use tonic::transport::Channel;
 
 use super::{human_duration, rpc};
+
+/// A task's state as the daemon named it; `None` for one this doradurctl does not know (a newer daemon), which
+/// is shown as it came, without position or progress.
+fn state(name: &str) -> Option<TaskState> {
+    name.parse().ok()
+}
 
 fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -35,7 +42,7 @@ pub async fn run(channel: Channel, all: bool, json: bool) -> anyhow::Result<()> 
                     "id": e.id,
                     "state": e.state,
                     "priority": e.priority,
-                    "position": (e.state == "queued").then_some(e.position),
+                    "position": (state(&e.state) == Some(TaskState::Queued)).then_some(e.position),
                     "format": e.format,
                     "quality": e.quality,
                     "url": e.url,
@@ -63,13 +70,13 @@ pub async fn run(channel: Channel, all: bool, json: bool) -> anyhow::Result<()> 
             e.id.to_string(),
             e.state.clone(),
             e.priority.clone(),
-            if e.state == "queued" {
+            if state(&e.state) == Some(TaskState::Queued) {
                 e.position.to_string()
             } else {
                 "-".into()
             },
             format!("{} {}", e.format, e.quality),
-            if e.state == "running" || e.state == "done" {
+            if matches!(state(&e.state), Some(TaskState::Running | TaskState::Done)) {
                 format!("{:.0}%", e.percent)
             } else {
                 "-".into()

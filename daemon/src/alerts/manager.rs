@@ -16,7 +16,7 @@ use super::notifier::{Notifier, Outgoing};
 use super::rules::{self, Finding, Observation, Rules};
 use super::state::{self, Action, AlertState, Delivery};
 use super::store;
-use crate::db::Database;
+use crate::db::{Database, DbError};
 use crate::metrics::Metrics;
 use crate::supervisor::Supervisor;
 use doradura_proto::types::ErrorCategory;
@@ -36,12 +36,27 @@ pub struct Overview {
     pub history: Vec<store::Row>,
 }
 
+/// Why the alerts handle could not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertsError {
+    #[error("alerting is off (ALERTS_ENABLED=false)")]
+    Disabled,
+    #[error("the alert manager stopped")]
+    Stopped,
+    #[error("there is no alert #{0}")]
+    NoSuchAlert(i64),
+    #[error(transparent)]
+    Database(#[from] DbError),
+}
+
+type Reply<T> = oneshot::Sender<Result<T, AlertsError>>;
+
 enum Msg {
     Payment(Finding),
-    Silence(AlertType, i64, String, oneshot::Sender<Result<(), String>>),
-    Ack(i64, i64, oneshot::Sender<Result<AlertType, String>>),
-    Test(AlertType, oneshot::Sender<Result<i64, String>>),
-    Overview(u32, oneshot::Sender<Result<Overview, String>>),
+    Silence(AlertType, i64, String, Reply<()>),
+    Ack(i64, i64, Reply<AlertType>),
+    Test(AlertType, Reply<i64>),
+    Overview(u32, Reply<Overview>),
     Reload(Rules),
 }
 
@@ -51,18 +66,16 @@ pub struct Alerts {
     tx: Option<mpsc::Sender<Msg>>,
 }
 
-const OFF: &str = "alerting is off (ALERTS_ENABLED=false)";
-
 impl Alerts {
     pub fn disabled() -> Alerts {
         Alerts { tx: None }
     }
 
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Msg) -> Result<T, String> {
-        let tx = self.tx.as_ref().ok_or(OFF)?;
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Msg) -> Result<T, AlertsError> {
+        let tx = self.tx.as_ref().ok_or(AlertsError::Disabled)?;
         let (reply, rx) = oneshot::channel();
-        tx.send(make(reply)).await.map_err(|_| "the alert manager stopped")?;
-        rx.await.map_err(|_| "the alert manager stopped")?
+        tx.send(make(reply)).await.map_err(|_| AlertsError::Stopped)?;
+        rx.await.map_err(|_| AlertsError::Stopped)?
     }
 
     /// A payment problem that needs a person: a critical alert at once, never throttled.
@@ -75,21 +88,21 @@ impl Alerts {
     }
 
     /// Silences `kind` for `duration`; returns when the silence ends (Unix seconds).
-    pub async fn silence(&self, kind: AlertType, duration: Duration, by: String) -> Result<i64, String> {
+    pub async fn silence(&self, kind: AlertType, duration: Duration, by: String) -> Result<i64, AlertsError> {
         let until = now_s() + duration.as_secs() as i64;
         self.ask(|r| Msg::Silence(kind, until, by, r)).await.map(|()| until)
     }
 
-    pub async fn acknowledge(&self, history_id: i64, by: i64) -> Result<AlertType, String> {
+    pub async fn acknowledge(&self, history_id: i64, by: i64) -> Result<AlertType, AlertsError> {
         self.ask(|r| Msg::Ack(history_id, by, r)).await
     }
 
     /// Sends a test alert of `kind` through the real path; returns its history row.
-    pub async fn test(&self, kind: AlertType) -> Result<i64, String> {
+    pub async fn test(&self, kind: AlertType) -> Result<i64, AlertsError> {
         self.ask(|r| Msg::Test(kind, r)).await
     }
 
-    pub async fn overview(&self, history: u32) -> Result<Overview, String> {
+    pub async fn overview(&self, history: u32) -> Result<Overview, AlertsError> {
         self.ask(|r| Msg::Overview(history, r)).await
     }
 
@@ -175,7 +188,7 @@ impl Manager {
                     .database
                     .query(move |c| store::silence(c, kind, until, &by2, now_s()))
                     .await
-                    .map_err(|e| e.to_string());
+                    .map_err(AlertsError::from);
                 info!(alert = %kind, until, by, "alert type silenced");
                 let _ = reply.send(stored);
             }
@@ -185,8 +198,8 @@ impl Manager {
                     .database
                     .query(move |c| store::acknowledge(c, id, by, now_s()))
                     .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|k| k.ok_or_else(|| format!("there is no alert #{id}")));
+                    .map_err(AlertsError::from)
+                    .and_then(|k| k.ok_or(AlertsError::NoSuchAlert(id)));
                 if let Ok(kind) = result {
                     if let Some(open) = self.state.open.get_mut(&kind).filter(|o| o.history_id == Some(id)) {
                         open.acknowledged = true;
@@ -454,7 +467,7 @@ impl Manager {
         self.publish().await;
     }
 
-    async fn test(&mut self, kind: AlertType) -> Result<i64, String> {
+    async fn test(&mut self, kind: AlertType) -> Result<i64, AlertsError> {
         let now = now_s();
         let finding = self
             .latest
@@ -480,26 +493,24 @@ impl Manager {
             .deps
             .database
             .query(move |c| store::insert(c, kind, &t, &finding, now, true, true))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         info!(alert = %kind, id, "test alert sent");
         self.send(kind, text, Some(id), false);
         Ok(id)
     }
 
-    async fn overview(&self, limit: u32) -> Result<Overview, String> {
+    async fn overview(&self, limit: u32) -> Result<Overview, AlertsError> {
         let (history, payment_open) = self
             .deps
             .database
             .query(move |c| {
                 let payments = store::history(c, 100, true)?
                     .into_iter()
-                    .filter(|r| r.kind == "PaymentFailure" && !r.test)
+                    .filter(|r| r.kind == AlertType::PaymentFailure && !r.test)
                     .collect();
                 Ok((store::history(c, limit, false)?, payments))
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let now = now_s();
         Ok(Overview {
             firing: self

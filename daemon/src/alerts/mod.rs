@@ -10,7 +10,7 @@ pub mod state;
 pub mod store;
 
 pub use kinds::{AlertType, Severity};
-pub use manager::{Alerts, Deps, Overview, spawn};
+pub use manager::{Alerts, AlertsError, Deps, Overview, spawn};
 pub use notifier::Notifier;
 
 /// `/alerts` and `doradurctl alerts`: what is firing, what is silenced, and the history.

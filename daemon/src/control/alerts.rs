@@ -2,7 +2,7 @@
 
 use tonic::Status;
 
-use crate::alerts::{AlertType, Alerts};
+use crate::alerts::{AlertType, Alerts, AlertsError};
 use doradura_proto::{AlertRecord, AlertSilence, AlertsReply, FiringAlert};
 
 fn kind(name: &str) -> Result<AlertType, Status> {
@@ -16,8 +16,8 @@ fn kind(name: &str) -> Result<AlertType, Status> {
     })
 }
 
-fn unavailable(e: String) -> Status {
-    Status::failed_precondition(e)
+fn unavailable(e: AlertsError) -> Status {
+    Status::failed_precondition(e.to_string())
 }
 
 pub async fn overview(alerts: &Alerts, history: u32) -> Result<AlertsReply, Status> {
@@ -36,8 +36,8 @@ pub async fn overview(alerts: &Alerts, history: u32) -> Result<AlertsReply, Stat
         })
         .collect();
     firing.extend(o.payment_open.into_iter().map(|r| FiringAlert {
-        alert_type: r.kind,
-        severity: r.severity,
+        alert_type: r.kind.to_string(),
+        severity: r.severity.to_string(),
         since: r.triggered_at,
         acknowledged: r.acknowledged,
         current: r.summary,
@@ -59,8 +59,8 @@ pub async fn overview(alerts: &Alerts, history: u32) -> Result<AlertsReply, Stat
             .into_iter()
             .map(|r| AlertRecord {
                 id: r.id,
-                alert_type: r.kind,
-                severity: r.severity,
+                alert_type: r.kind.to_string(),
+                severity: r.severity.to_string(),
                 triggered_at: r.triggered_at,
                 resolved_at: r.resolved_at.unwrap_or(0),
                 acknowledged: r.acknowledged,

@@ -151,7 +151,15 @@ impl Completion {
                 Err(e) => self.database_failed(id, &dir, e.to_string()),
             }
         } else {
-            let error = r.error_type.parse().unwrap_or(ErrorType::Unknown);
+            // A worker of another version may name an error this daemon does not know: it counts as `unknown`,
+            // and says so.
+            let error = r
+                .error_type
+                .parse()
+                .unwrap_or_else(|e: doradura_proto::types::UnknownValue| {
+                    warn!(worker, task = id, error = %e, "a worker reported an error type this daemon does not know");
+                    ErrorType::Unknown
+                });
             warn!(worker, task = id, error = error.as_str(), message = %r.error_message, "task failed");
             if r.ytdlp_ms > 0
                 && let Ok(Ok(Some((format, _, _)))) = self.database.call(move |c| queue::labels(c, id)).await
