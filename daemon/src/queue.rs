@@ -19,7 +19,8 @@ pub struct QueuePolicy {
 pub struct NewTask {
     pub url: String,
     pub format: Format,
-    pub quality: String,
+    /// One of `format.qualities()`.
+    pub quality: &'static str,
     pub priority: Priority,
     pub user_id: Option<i64>,
     pub chat_id: Option<i64>,
@@ -31,7 +32,8 @@ pub struct Task {
     pub id: u64,
     pub url: String,
     pub format: Format,
-    pub quality: String,
+    /// One of `format.qualities()`.
+    pub quality: &'static str,
     pub priority: Priority,
     pub attempts: u32,
     /// Set on the first lease only: how long the task waited in the queue.
@@ -104,9 +106,9 @@ pub struct Success {
 pub struct Listed {
     pub id: u64,
     pub state: TaskState,
-    pub priority: String,
-    pub format: String,
-    pub quality: String,
+    pub priority: Priority,
+    pub format: Format,
+    pub quality: &'static str,
     pub url: String,
     pub worker: Option<u32>,
     pub attempts: u32,
@@ -123,14 +125,27 @@ pub(crate) fn parse_col<T: std::str::FromStr>(row: &Row<'_>, idx: usize) -> rusq
         .map_err(|_| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, text.into()))
 }
 
+/// The quality column of a row whose format is `format`: one of that format's qualities, else a conversion error
+/// (never the format's default).
+pub(crate) fn quality_col(row: &Row<'_>, idx: usize, format: Format) -> rusqlite::Result<&'static str> {
+    let text: String = row.get(idx)?;
+    format
+        .qualities()
+        .iter()
+        .copied()
+        .find(|q| *q == text)
+        .ok_or_else(|| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, text.into()))
+}
+
 const TASK_COLUMNS: &str = "id, url, format, quality, priority, attempts";
 
 fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
+    let format = parse_col(row, 2)?;
     Ok(Task {
         id: row.get(0)?,
         url: row.get(1)?,
-        format: parse_col(row, 2)?,
-        quality: row.get(3)?,
+        format,
+        quality: quality_col(row, 3, format)?,
         priority: parse_col(row, 4)?,
         attempts: row.get(5)?,
         queue_wait_ms: None,
@@ -249,11 +264,14 @@ pub fn lease(conn: &mut Connection, worker: u32, now_ms: i64) -> rusqlite::Resul
 }
 
 /// What the metrics need of a task: its format, quality and time from request to now (or to its end).
-pub fn labels(conn: &Connection, id: u64) -> rusqlite::Result<Option<(Format, String, i64)>> {
+pub fn labels(conn: &Connection, id: u64) -> rusqlite::Result<Option<(Format, &'static str, i64)>> {
     conn.query_row(
         "SELECT format, quality, COALESCE(total_ms, 0) FROM download_tasks WHERE id = ?1",
         [id],
-        |r| Ok((parse_col(r, 0)?, r.get(1)?, r.get(2)?)),
+        |r| {
+            let format = parse_col(r, 0)?;
+            Ok((format, quality_col(r, 1, format)?, r.get(2)?))
+        },
     )
     .optional()
 }
@@ -453,12 +471,13 @@ pub fn depth(conn: &Connection) -> rusqlite::Result<Vec<(Priority, u32)>> {
 /// Waiting and running tasks (in lease order), then, if asked, the latest finished ones.
 pub fn list(conn: &Connection, include_finished: bool, limit: u32) -> rusqlite::Result<Vec<Listed>> {
     let map = |r: &Row<'_>| {
+        let format = parse_col(r, 3)?;
         Ok(Listed {
             id: r.get(0)?,
             state: parse_col(r, 1)?,
-            priority: r.get(2)?,
-            format: r.get(3)?,
-            quality: r.get(4)?,
+            priority: parse_col(r, 2)?,
+            format,
+            quality: quality_col(r, 4, format)?,
             url: r.get(5)?,
             worker: r.get(6)?,
             attempts: r.get(7)?,
@@ -511,7 +530,7 @@ mod tests {
         NewTask {
             url: url.into(),
             format: Format::Mp3,
-            quality: "320k".into(),
+            quality: "320k",
             priority,
             user_id: None,
             chat_id: None,
@@ -574,7 +593,7 @@ mod tests {
         // Another format is another task.
         let mut mp4 = req("https://a/1", Priority::Low);
         mp4.format = Format::Mp4;
-        mp4.quality = "720p".into();
+        mp4.quality = "720p";
         assert!(!enqueue(&mut c, &mp4, 6, &POLICY).unwrap().joined);
         // Once finished, the same request is a new task.
         succeed(&mut c, a.id, &success(), 7).unwrap();
@@ -601,10 +620,7 @@ mod tests {
         let t = enqueue(&mut c, &req("https://a/1", Priority::Low), 1_000, &POLICY).unwrap();
         assert_eq!(lease(&mut c, 1, 1_250).unwrap().unwrap().queue_wait_ms, Some(250));
         assert!(succeed(&mut c, t.id, &success(), 2_500).unwrap());
-        assert_eq!(
-            labels(&c, t.id).unwrap(),
-            Some((Format::Mp3, "320k".to_string(), 1_500))
-        );
+        assert_eq!(labels(&c, t.id).unwrap(), Some((Format::Mp3, "320k", 1_500)));
         let (wait, total, ytdlp, bytes): (i64, i64, i64, i64) = c
             .query_row(
                 "SELECT queue_wait_ms, total_ms, ytdlp_ms, bytes FROM download_tasks WHERE id = ?1",

@@ -68,8 +68,9 @@ pub fn plan(conn: &Connection, user_id: i64, now_s: i64) -> rusqlite::Result<Pla
     })
 }
 
-/// The user's default format and quality.
-pub fn defaults(conn: &Connection, user_id: i64) -> rusqlite::Result<(Format, String)> {
+/// The user's default format and quality; the first mp3 quality for a user who set none. A stored pair this
+/// version does not accept is logged and replaced by that default.
+pub fn defaults(conn: &Connection, user_id: i64) -> rusqlite::Result<(Format, &'static str)> {
     let row: Option<(String, String)> = conn
         .query_row(
             "SELECT default_format, default_quality FROM users WHERE user_id = ?1",
@@ -77,13 +78,18 @@ pub fn defaults(conn: &Connection, user_id: i64) -> rusqlite::Result<(Format, St
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    Ok(row
-        .and_then(|(f, q)| {
-            let format: Format = f.parse().ok()?;
-            let quality = format.quality(&q).ok()?;
-            Some((format, quality.to_string()))
-        })
-        .unwrap_or((Format::Mp3, Format::Mp3.qualities()[0].to_string())))
+    let fallback = (Format::Mp3, Format::Mp3.qualities()[0]);
+    let Some((f, q)) = row else {
+        return Ok(fallback);
+    };
+    let stored = f.parse::<Format>().and_then(|format| Ok((format, format.quality(&q)?)));
+    Ok(match stored {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::warn!(user = user_id, error = %e, "stored default format or quality not accepted; using the default");
+            fallback
+        }
+    })
 }
 
 pub fn set_defaults(conn: &Connection, user_id: i64, format: Format, quality: &str) -> rusqlite::Result<()> {
@@ -166,8 +172,8 @@ mod tests {
         assert_eq!(plan(&c, 42, 999).unwrap(), Plan::Vip);
         assert_eq!(plan(&c, 42, 1000).unwrap(), Plan::Free);
         assert_eq!(plan(&c, 7, 0).unwrap(), Plan::Free, "unknown users are free");
-        assert_eq!(defaults(&c, 42).unwrap(), (Format::Mp3, "320k".to_string()));
+        assert_eq!(defaults(&c, 42).unwrap(), (Format::Mp3, "320k"));
         set_defaults(&c, 42, Format::Mp4, "480p").unwrap();
-        assert_eq!(defaults(&c, 42).unwrap(), (Format::Mp4, "480p".to_string()));
+        assert_eq!(defaults(&c, 42).unwrap(), (Format::Mp4, "480p"));
     }
 }

@@ -17,7 +17,7 @@ use crate::admin_metrics as am;
 use doradura_proto::types::{CommandName, ErrorCategory, MetricsCategory};
 
 /// Stores who tried which admin command, with what arguments, and whether it was allowed.
-async fn audit(ctx: &Ctx, user_id: i64, command: &'static str, args: String) -> bool {
+async fn audit(ctx: &Ctx, user_id: i64, command: CommandName, args: String) -> bool {
     let allowed = ctx.is_admin(user_id);
     let stored = ctx
         .database
@@ -26,7 +26,7 @@ async fn audit(ctx: &Ctx, user_id: i64, command: &'static str, args: String) -> 
                 "INSERT INTO admin_actions (user_id, command, args, allowed, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
                 rusqlite::params![
                     user_id,
-                    command,
+                    command.as_str(),
                     args.chars().take(200).collect::<String>(),
                     allowed,
                     crate::now_ms()
@@ -38,9 +38,9 @@ async fn audit(ctx: &Ctx, user_id: i64, command: &'static str, args: String) -> 
         ctx.metrics().error(ErrorCategory::Database);
     }
     if allowed {
-        info!(user = user_id, command, "admin command");
+        info!(user = user_id, command = command.as_str(), "admin command");
     } else {
-        warn!(user = user_id, command, "admin command refused");
+        warn!(user = user_id, command = command.as_str(), "admin command refused");
     }
     allowed
 }
@@ -93,7 +93,7 @@ pub async fn command(bot: Bot, msg: Message, cmd: AdminCommand, ctx: Arc<Ctx>) -
         .map_or("", |(_, a)| a)
         .to_string();
     let (chat, id) = (msg.chat.id, Some(msg.id));
-    if !audit(&ctx, user.id.0 as i64, cmd.name().as_str(), args).await {
+    if !audit(&ctx, user.id.0 as i64, cmd.name(), args).await {
         return send(&bot, chat, id, texts::ADMIN_ONLY, None).await;
     }
     match cmd {
@@ -134,7 +134,7 @@ pub async fn button(bot: Bot, q: CallbackQuery, message: Message, view: AdminVie
         AdminView::Refresh => (CommandName::Analytics, "refresh".to_string()),
         AdminView::Category(c) => (CommandName::Metrics, c.to_string()),
     };
-    if !audit(&ctx, q.from.id.0 as i64, command.as_str(), args).await {
+    if !audit(&ctx, q.from.id.0 as i64, command, args).await {
         return answer(&bot, &q, texts::ADMIN_ONLY, true).await;
     }
     ctx.metrics().command(command);
@@ -165,7 +165,7 @@ pub async fn alert_button(bot: Bot, q: CallbackQuery, action: Action, ctx: Arc<C
         Action::AlertAck { id } => format!("ack {id}"),
         _ => return Ok(()),
     };
-    if !audit(&ctx, user, "alerts", args).await {
+    if !audit(&ctx, user, CommandName::Alerts, args).await {
         return answer(&bot, &q, texts::ADMIN_ONLY, true).await;
     }
     let reply = match action {

@@ -95,7 +95,7 @@ pub async fn command(bot: Bot, msg: Message, cmd: Command, ctx: Arc<Ctx>) -> Han
         }
         Command::Settings => {
             let (format, quality) = ctx.database.call(move |c| users::defaults(c, user_id)).await??;
-            let text = texts::settings(format, &quality);
+            let text = texts::settings(format, quality);
             retry::retrying("sendMessage", REPLY_BUDGET, || {
                 bot.send_message(msg.chat.id, text.clone())
                     .reply_markup(keyboards::settings())
@@ -183,7 +183,7 @@ pub async fn text(bot: Bot, msg: Message, ctx: Arc<Ctx>) -> HandlerResult {
     let prompt = retry::retrying("sendMessage", REPLY_BUDGET, || {
         bot.send_message(msg.chat.id, texts::CHOOSE_FORMAT)
             .reply_parameters(ReplyParameters::new(msg.id).allow_sending_without_reply())
-            .reply_markup(keyboards::formats((format, &quality)))
+            .reply_markup(keyboards::formats((format, quality)))
             .send()
     })
     .await?;
@@ -306,7 +306,7 @@ async fn choose(
     let new = NewTask {
         url: prompt.url.clone(),
         format,
-        quality: quality.to_string(),
+        quality,
         priority: plan.priority(),
         user_id: Some(user_id),
         chat_id: Some(chat),
@@ -356,7 +356,7 @@ async fn choose(
         status_message_id: Some(message_id),
         reply_to: Some(reply_to),
         format,
-        quality: quality.to_string(),
+        quality,
         state: RequestState::Waiting,
     };
     delivery::start(bot.clone(), ctx.clone(), request, watch, Some(enqueued.position));

@@ -21,14 +21,11 @@ fn button(action: Action) -> InlineKeyboardButton {
 }
 
 /// The choices for a link: the user's default first, then every format and quality.
-pub fn formats(default: (Format, &str)) -> InlineKeyboardMarkup {
+pub fn formats(default: (Format, &'static str)) -> InlineKeyboardMarkup {
     let (format, quality) = default;
     let default = InlineKeyboardButton::callback(
         format!("⭐ {}", texts::choice(format, quality)),
-        encode(&Action::Download {
-            format,
-            quality: format.quality(quality).unwrap_or("none"),
-        }),
+        encode(&Action::Download { format, quality }),
     );
     let mp3 = ["320k", "192k", "128k"].map(|q| {
         button(Action::Download {

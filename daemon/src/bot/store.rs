@@ -3,7 +3,7 @@
 use doradura_proto::types::{Format, RequestState};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::queue::parse_col;
+use crate::queue::{parse_col, quality_col};
 
 /// A link waiting for the user's format choice.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +79,8 @@ pub struct Request {
     pub status_message_id: Option<i32>,
     pub reply_to: Option<i32>,
     pub format: Format,
-    pub quality: String,
+    /// One of `format.qualities()`.
+    pub quality: &'static str,
     pub state: RequestState,
 }
 
@@ -117,6 +118,7 @@ pub fn add_request(
 const REQUEST_COLUMNS: &str = "id, task_id, user_id, chat_id, status_message_id, reply_to, format, quality, state";
 
 fn request_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Request> {
+    let format = parse_col(r, 6)?;
     Ok(Request {
         id: r.get(0)?,
         task_id: r.get(1)?,
@@ -124,8 +126,8 @@ fn request_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Request> {
         chat_id: r.get(3)?,
         status_message_id: r.get(4)?,
         reply_to: r.get(5)?,
-        format: parse_col(r, 6)?,
-        quality: r.get(7)?,
+        format,
+        quality: quality_col(r, 7, format)?,
         state: parse_col(r, 8)?,
     })
 }

@@ -55,7 +55,7 @@ pub async fn start(svc: &ControlService, req: DownloadRequest) -> Result<Respons
     let new = NewTask {
         url,
         format,
-        quality: quality.to_string(),
+        quality,
         priority,
         user_id: None,
         chat_id: None,

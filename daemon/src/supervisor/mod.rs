@@ -586,7 +586,7 @@ impl Actor {
                 task_id: task.id,
                 url: task.url.clone(),
                 format: task.format.as_str().to_string(),
-                quality: task.quality.clone(),
+                quality: task.quality.to_string(),
                 work_dir: work_dir.display().to_string(),
                 timeout_ms: self.config.download_timeout.as_millis() as u64,
                 max_bytes: self.config.max_file_size_mb * 1024 * 1024,

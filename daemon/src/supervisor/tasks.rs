@@ -129,7 +129,7 @@ impl Completion {
                     info!(worker, task = id, bytes = r.bytes, ytdlp_ms = r.ytdlp_ms, "task done");
                     if let Some((format, quality, total_ms)) = labels {
                         self.metrics
-                            .download_done(format, &quality, total_ms as f64 / 1000.0, r.bytes);
+                            .download_done(format, quality, total_ms as f64 / 1000.0, r.bytes);
                         self.metrics.ytdlp_ran(format, r.ytdlp_ms as f64 / 1000.0);
                     }
                     let file = SpoolFile::new(path, dir, r.title, r.duration_seconds);
