@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use doradura_proto::types::Priority;
+use doradura_proto::types::{Priority, UnknownValue};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Plan {
@@ -39,8 +39,29 @@ impl Plan {
         }
     }
 
+    /// `FromStr` for callers to whom an unknown plan means "none".
     pub fn parse(s: &str) -> Option<Plan> {
-        Plan::ALL.into_iter().find(|p| p.as_str() == s)
+        s.parse().ok()
+    }
+}
+
+impl std::str::FromStr for Plan {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<Plan, UnknownValue> {
+        Plan::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| UnknownValue {
+                kind: "plan",
+                value: s.chars().take(40).collect(),
+                allowed: &["free", "premium", "vip"],
+            })
+    }
+}
+
+impl std::fmt::Display for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -231,5 +252,12 @@ mod tests {
         assert_eq!(Plan::Vip.priority(), Priority::High);
         assert_eq!(Plan::parse("vip"), Some(Plan::Vip));
         assert_eq!(Plan::parse("gold"), None);
+        assert_eq!(
+            "gold".parse::<Plan>().unwrap_err().to_string(),
+            "unknown plan \"gold\" (one of: free, premium, vip)"
+        );
+        for p in Plan::ALL {
+            assert_eq!(p.to_string().parse::<Plan>(), Ok(p));
+        }
     }
 }

@@ -63,7 +63,10 @@ pub fn plan(conn: &Connection, user_id: i64, now_s: i64) -> rusqlite::Result<Pla
         )
         .optional()?;
     Ok(match row {
-        Some((plan, expires)) if expires.is_none_or(|e| e > now_s) => Plan::parse(&plan).unwrap_or(Plan::Free),
+        Some((plan, expires)) if expires.is_none_or(|e| e > now_s) => plan.parse().unwrap_or_else(|e| {
+            tracing::warn!(user = user_id, error = %e, "a stored plan this version does not know counts as free");
+            Plan::Free
+        }),
         _ => Plan::Free,
     })
 }

@@ -1,11 +1,24 @@
 //! Figures that come from the database: counters restored at start-up so totals never go backwards across
 //! restarts, and user gauges computed from `user_activity`.
 
-use doradura_proto::types::{ErrorCategory, ErrorType, Format};
+use doradura_proto::types::{ErrorCategory, ErrorType, Format, UnknownValue};
 use rusqlite::Connection;
+use tracing::warn;
 
 use super::Metrics;
 use super::catalog::{error_index, format_index, plan_index};
+
+/// A stored value this version does not know (a row written by a newer one): logged, and its rows left out of
+/// the restored counters.
+fn known<T: std::str::FromStr<Err = UnknownValue>>(text: &str) -> Option<T> {
+    match text.parse() {
+        Ok(v) => Some(v),
+        Err(e) => {
+            warn!(error = %e, "stored rows left out of the restored counters");
+            None
+        }
+    }
+}
 
 /// Adds the download history to the fresh counters (histograms start empty: their buckets are not stored).
 pub fn restore(conn: &Connection, m: &Metrics) -> rusqlite::Result<()> {
@@ -23,8 +36,16 @@ pub fn restore(conn: &Connection, m: &Metrics) -> rusqlite::Result<()> {
     })?;
     for row in rows {
         let (format, quality, n, bytes) = row?;
-        let Ok(format) = format.parse::<Format>() else { continue };
-        let i = m.success_index(format, &quality);
+        let Some(format) = known::<Format>(&format) else {
+            continue;
+        };
+        let Ok(quality) = format
+            .quality(&quality)
+            .inspect_err(|e| warn!(error = %e, "stored rows left out"))
+        else {
+            continue;
+        };
+        let i = m.success_index(format, quality);
         m.download_success[i].inc_by(n);
         m.download_bytes[format_index(format)].inc_by(bytes);
     }
@@ -37,7 +58,7 @@ pub fn restore(conn: &Connection, m: &Metrics) -> rusqlite::Result<()> {
     })?;
     for row in rows {
         let (format, error, n) = row?;
-        let (Ok(format), Ok(error)) = (format.parse::<Format>(), error.parse::<ErrorType>()) else {
+        let (Some(format), Some(error)) = (known::<Format>(&format), known::<ErrorType>(&error)) else {
             continue;
         };
         m.download_failure[format_index(format)][error_index(error)].inc_by(n);
@@ -47,7 +68,7 @@ pub fn restore(conn: &Connection, m: &Metrics) -> rusqlite::Result<()> {
     let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
     for row in rows {
         let (format, n) = row?;
-        if let Ok(format) = format.parse::<Format>() {
+        if let Some(format) = known::<Format>(&format) {
             m.task_retries[format_index(format)].inc_by(n);
         }
     }
@@ -59,7 +80,7 @@ pub fn restore(conn: &Connection, m: &Metrics) -> rusqlite::Result<()> {
     let mut st = conn.prepare("SELECT plan, COUNT(*) FROM payments GROUP BY plan")?;
     for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))? {
         let (plan, n) = row?;
-        if let Some(plan) = crate::plans::Plan::parse(&plan) {
+        if let Some(plan) = known::<crate::plans::Plan>(&plan) {
             m.payment_success[plan_index(plan)].inc_by(n);
             m.new_subscriptions[plan_index(plan)].inc_by(n);
         }
