@@ -68,18 +68,6 @@ pub fn format_qualities() -> Vec<(Format, &'static str)> {
         .collect()
 }
 
-pub(crate) fn format_index(f: Format) -> usize {
-    Format::ALL.iter().position(|x| *x == f).unwrap_or(0)
-}
-
-pub(crate) fn error_index(e: ErrorType) -> usize {
-    ErrorType::ALL.iter().position(|x| *x == e).unwrap_or(0)
-}
-
-fn priority_index(p: Priority) -> usize {
-    Priority::ALL.iter().position(|x| *x == p).unwrap_or(0)
-}
-
 pub(crate) fn plan_index(p: Plan) -> usize {
     Plan::ALL.iter().position(|x| *x == p).unwrap_or(0)
 }
@@ -447,10 +435,7 @@ impl Metrics {
     }
 
     fn fq_index(format: Format, quality: &str) -> usize {
-        let before: usize = Format::ALL[..format_index(format)]
-            .iter()
-            .map(|f| f.qualities().len())
-            .sum();
+        let before: usize = Format::ALL[..format.index()].iter().map(|f| f.qualities().len()).sum();
         before + format.qualities().iter().position(|q| *q == quality).unwrap_or(0)
     }
 
@@ -459,23 +444,23 @@ impl Metrics {
         let i = Self::fq_index(format, quality);
         self.download_success[i].inc();
         self.download_duration[i].observe(total_s);
-        self.download_bytes[format_index(format)].inc_by(bytes);
+        self.download_bytes[format.index()].inc_by(bytes);
     }
 
     pub fn download_failed(&self, format: Format, error: ErrorType) {
-        self.download_failure[format_index(format)][error_index(error)].inc();
+        self.download_failure[format.index()][error.index()].inc();
     }
 
     pub fn ytdlp_ran(&self, format: Format, seconds: f64) {
-        self.ytdlp_duration[format_index(format)].observe(seconds);
+        self.ytdlp_duration[format.index()].observe(seconds);
     }
 
     pub fn retried(&self, format: Format) {
-        self.task_retries[format_index(format)].inc();
+        self.task_retries[format.index()].inc();
     }
 
     pub fn queue_waited(&self, priority: Priority, seconds: f64) {
-        self.queue_wait[priority_index(priority)].observe(seconds);
+        self.queue_wait[priority.index()].observe(seconds);
     }
 
     /// A first lease after `wait_ms` in the queue.
@@ -485,7 +470,7 @@ impl Metrics {
 
     pub fn set_queue_depth(&self, depth: &[(Priority, u32)]) {
         for (p, n) in depth {
-            self.queue_depth[priority_index(*p)].set(i64::from(*n));
+            self.queue_depth[p.index()].set(i64::from(*n));
         }
     }
 
@@ -585,7 +570,7 @@ impl Metrics {
     }
 
     pub fn format_requested(&self, format: Format) {
-        self.format_requests[format_index(format)].inc();
+        self.format_requests[format.index()].inc();
     }
 
     fn paid(&self, plan: Plan) -> Option<usize> {

@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use tracing::warn;
 
 use super::Metrics;
-use super::catalog::{error_index, format_index, plan_index};
+use super::catalog::plan_index;
 
 /// A stored value this version does not know (a row written by a newer one): logged, and its rows left out of
 /// the restored counters.
@@ -47,7 +47,7 @@ pub fn restore(conn: &Connection, m: &Metrics) -> rusqlite::Result<()> {
         };
         let i = m.success_index(format, quality);
         m.download_success[i].inc_by(n);
-        m.download_bytes[format_index(format)].inc_by(bytes);
+        m.download_bytes[format.index()].inc_by(bytes);
     }
     let mut st = conn.prepare(
         "SELECT format, COALESCE(error_type, 'unknown'), COUNT(*) FROM download_tasks
@@ -61,7 +61,7 @@ pub fn restore(conn: &Connection, m: &Metrics) -> rusqlite::Result<()> {
         let (Some(format), Some(error)) = (known::<Format>(&format), known::<ErrorType>(&error)) else {
             continue;
         };
-        m.download_failure[format_index(format)][error_index(error)].inc_by(n);
+        m.download_failure[format.index()][error.index()].inc_by(n);
     }
     let mut st =
         conn.prepare("SELECT format, COALESCE(SUM(MAX(attempts - 1, 0)), 0) FROM download_tasks GROUP BY format")?;
@@ -69,7 +69,7 @@ pub fn restore(conn: &Connection, m: &Metrics) -> rusqlite::Result<()> {
     for row in rows {
         let (format, n) = row?;
         if let Some(format) = known::<Format>(&format) {
-            m.task_retries[format_index(format)].inc_by(n);
+            m.task_retries[format.index()].inc_by(n);
         }
     }
     for (plan, stars) in crate::payments::revenue_by_plan(conn)? {
