@@ -23,9 +23,29 @@ pub struct Revenue {
     pub daily: Vec<u64>,
 }
 
+/// A step of the payment funnel that leaves no payment row (`funnel_events.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FunnelEvent {
+    /// `/plan` was opened.
+    PlanView,
+    /// A pre-checkout was refused; the detail is the `PaymentFailureReason`.
+    CheckoutRefused,
+}
+
+impl FunnelEvent {
+    pub const ALL: [FunnelEvent; 2] = [FunnelEvent::PlanView, FunnelEvent::CheckoutRefused];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FunnelEvent::PlanView => "plan_view",
+            FunnelEvent::CheckoutRefused => "checkout_refused",
+        }
+    }
+}
+
 pub fn record_event(
     conn: &Connection,
-    kind: &str,
+    kind: FunnelEvent,
     user_id: i64,
     plan: Option<Plan>,
     detail: Option<&str>,
@@ -33,7 +53,7 @@ pub fn record_event(
 ) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO funnel_events (kind, user_id, plan, detail, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![kind, user_id, plan.map(Plan::as_str), detail, now_ms],
+        params![kind.as_str(), user_id, plan.map(Plan::as_str), detail, now_ms],
     )?;
     Ok(())
 }
@@ -133,6 +153,19 @@ pub fn render(r: &Revenue) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn funnel_events_are_what_the_migration_allows() {
+        let sql = include_str!("../../migrations/V6__funnel.sql");
+        let kinds: Vec<String> = super::FunnelEvent::ALL
+            .iter()
+            .map(|k| format!("'{}'", k.as_str()))
+            .collect();
+        assert!(
+            sql.contains(&format!("CHECK (kind IN ({}))", kinds.join(", "))),
+            "{sql}"
+        );
+    }
+
     use super::*;
 
     #[test]
@@ -158,11 +191,11 @@ mod tests {
             .unwrap();
         }
         for _ in 0..4 {
-            record_event(&c, "plan_view", 1, None, None, now - 10).unwrap();
+            record_event(&c, FunnelEvent::PlanView, 1, None, None, now - 10).unwrap();
         }
         record_event(
             &c,
-            "checkout_refused",
+            FunnelEvent::CheckoutRefused,
             1,
             Some(Plan::Vip),
             Some("wrong_amount"),

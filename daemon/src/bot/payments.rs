@@ -11,6 +11,7 @@ use tracing::{error, info, warn};
 use super::{Ctx, HandlerResult, keyboards, retry, texts};
 use crate::payments::{self, Recorded};
 use crate::plans::Plan;
+use crate::revenue::FunnelEvent;
 use doradura_proto::types::ErrorCategory;
 
 const BUDGET: Duration = Duration::from_secs(120);
@@ -76,7 +77,7 @@ pub async fn show_plans(bot: &Bot, chat: ChatId, user_id: i64, ctx: &Ctx) -> Han
     let text = texts::plans(plan, expires, cancelled, &ctx.limits, &ctx.prices, ctx.max_file_mb);
     let view = ctx
         .database
-        .query(move |c| crate::revenue::record_event(c, "plan_view", user_id, None, None, crate::now_ms()))
+        .query(move |c| crate::revenue::record_event(c, FunnelEvent::PlanView, user_id, None, None, crate::now_ms()))
         .await;
     if view.is_err() {
         ctx.metrics().error(ErrorCategory::Database);
@@ -151,7 +152,14 @@ pub async fn pre_checkout(bot: Bot, q: PreCheckoutQuery, ctx: Arc<Ctx>) -> Handl
             let stored = ctx
                 .database
                 .query(move |c| {
-                    crate::revenue::record_event(c, "checkout_refused", from, plan, Some(reason), crate::now_ms())
+                    crate::revenue::record_event(
+                        c,
+                        FunnelEvent::CheckoutRefused,
+                        from,
+                        plan,
+                        Some(reason),
+                        crate::now_ms(),
+                    )
                 })
                 .await;
             if stored.is_err() {
