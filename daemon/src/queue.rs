@@ -125,16 +125,16 @@ pub(crate) fn parse_col<T: std::str::FromStr>(row: &Row<'_>, idx: usize) -> rusq
         .map_err(|_| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, text.into()))
 }
 
-/// The quality column of a row whose format is `format`: one of that format's qualities, else a conversion error
-/// (never the format's default).
+/// The quality column of a row whose format is `format`. The column has no CHECK: a value this build does not know
+/// (a row written by another version, or edited by hand) is read as the format's default, with a warning, so that
+/// one such row can neither stall the queue nor hide the requests around it.
 pub(crate) fn quality_col(row: &Row<'_>, idx: usize, format: Format) -> rusqlite::Result<&'static str> {
     let text: String = row.get(idx)?;
-    format
-        .qualities()
-        .iter()
-        .copied()
-        .find(|q| *q == text)
-        .ok_or_else(|| rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, text.into()))
+    Ok(format.qualities().iter().copied().find(|q| *q == text).unwrap_or_else(|| {
+        let default = format.qualities()[0];
+        tracing::warn!(stored = %text, format = %format, default, "an unknown stored quality is read as the default");
+        default
+    }))
 }
 
 const TASK_COLUMNS: &str = "id, url, format, quality, priority, attempts";
@@ -544,6 +544,19 @@ mod tests {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn an_unknown_stored_quality_is_read_as_the_default_and_stalls_nothing() {
+        let mut c = db();
+        let odd = enqueue(&mut c, &req("https://a/1", Priority::High), 1, &POLICY).unwrap();
+        let next = enqueue(&mut c, &req("https://a/2", Priority::High), 2, &POLICY).unwrap();
+        c.execute("UPDATE download_tasks SET quality = '999k' WHERE id = ?1", [odd.id])
+            .unwrap();
+        assert_eq!(list(&c, false, 10).unwrap().len(), 2);
+        let first = lease(&mut c, 0, 10).unwrap().unwrap();
+        assert_eq!((first.id, first.quality), (odd.id, "320k"));
+        assert_eq!(lease(&mut c, 1, 10).unwrap().unwrap().id, next.id);
     }
 
     #[test]
