@@ -147,7 +147,20 @@ pub fn waiting_for_user(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec
         "SELECT {REQUEST_COLUMNS} FROM task_requests WHERE user_id = ?1 AND state = 'waiting' ORDER BY id DESC"
     ))?
     .query_map([user_id], request_from_row)?
+    .filter_map(readable)
     .collect()
+}
+
+/// Leaves out, with a warning, a request row this build cannot read (a format written by another version: the
+/// column has no CHECK), so that one such row does not hide every other request; other errors pass.
+fn readable(row: rusqlite::Result<Request>) -> Option<rusqlite::Result<Request>> {
+    match row {
+        Err(rusqlite::Error::FromSqlConversionFailure(column, _, e)) => {
+            tracing::warn!(column, error = %e, "a request row that cannot be read was left out");
+            None
+        }
+        other => Some(other),
+    }
 }
 
 /// Waiting requests whose task is (`in_flight`) or is not (`!in_flight`) still queued or running.
@@ -162,6 +175,7 @@ fn waiting(conn: &Connection, in_flight: bool) -> rusqlite::Result<Vec<Request>>
             .join(", ")
     ))?
     .query_map([in_flight], request_from_row)?
+    .filter_map(readable)
     .collect()
 }
 
@@ -270,6 +284,19 @@ mod tests {
         assert_eq!(closed.iter().map(|r| r.id).collect::<Vec<_>>(), vec![b]);
         assert_eq!(request(&c, b).unwrap().unwrap().state, RequestState::Failed);
         assert_eq!(request(&c, a).unwrap().unwrap().state, RequestState::Waiting);
+    }
+
+    #[test]
+    fn a_request_row_that_cannot_be_read_hides_no_other() {
+        let c = db();
+        let running = task(&c, "running");
+        let odd = add_request(&c, running, 1, 1, 10, 9, Format::Mp3, "320k", 0).unwrap();
+        let fine = add_request(&c, running, 1, 1, 11, 8, Format::Mp3, "320k", 0).unwrap();
+        c.execute("UPDATE task_requests SET format = 'flac' WHERE id = ?1", [odd])
+            .unwrap();
+        let ids = |v: Vec<Request>| v.iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(ids(waiting_in_flight(&c).unwrap()), vec![fine]);
+        assert_eq!(ids(waiting_for_user(&c, 1).unwrap()), vec![fine]);
     }
 
     #[test]

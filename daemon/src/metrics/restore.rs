@@ -39,12 +39,12 @@ pub fn restore(conn: &Connection, m: &Metrics) -> rusqlite::Result<()> {
         let Some(format) = known::<Format>(&format) else {
             continue;
         };
-        let Ok(quality) = format
-            .quality(&quality)
-            .inspect_err(|e| warn!(error = %e, "stored rows left out"))
-        else {
-            continue;
-        };
+        // As the queue reads it: an unknown stored quality counts under the format's default, so that a restart
+        // never counts fewer downloads than were made.
+        let quality = format.quality(&quality).unwrap_or_else(|e| {
+            warn!(error = %e, "stored rows counted under the format's default quality");
+            format.qualities()[0]
+        });
         let i = m.success_index(format, quality);
         m.download_success[i].inc_by(n);
         m.download_bytes[format.index()].inc_by(bytes);
@@ -114,5 +114,58 @@ pub async fn refresh_depth(db: &crate::db::Database, m: &Metrics) {
     match db.call(|c| crate::queue::depth(c)).await {
         Ok(Ok(depth)) => m.set_queue_depth(&depth),
         _ => m.error(ErrorCategory::Database),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::{self, NewTask, QueuePolicy, Success};
+    use doradura_proto::types::Priority;
+
+    #[test]
+    fn a_download_of_an_unknown_stored_quality_is_still_counted_after_a_restart() {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::db::migrate(&mut c).unwrap();
+        let policy = QueuePolicy {
+            max_size: 10,
+            max_attempts: 3,
+            retry_backoff_ms: 1000,
+        };
+        for (i, quality) in ["320k", "999k"].into_iter().enumerate() {
+            let new = NewTask {
+                url: format!("https://example.com/{i}"),
+                format: Format::Mp3,
+                quality: "320k",
+                priority: Priority::High,
+                user_id: None,
+                chat_id: None,
+            };
+            let id = queue::enqueue(&mut c, &new, 1, &policy).unwrap().id;
+            queue::lease(&mut c, 0, 2).unwrap().unwrap();
+            let done = Success {
+                bytes: 100,
+                title: String::new(),
+                media_duration_s: 1.0,
+                ytdlp_ms: 1,
+            };
+            assert!(queue::succeed(&mut c, id, &done, 3).unwrap());
+            c.execute(
+                "UPDATE download_tasks SET quality = ?1 WHERE id = ?2",
+                rusqlite::params![quality, id],
+            )
+            .unwrap();
+        }
+        let m = Metrics::new();
+        restore(&c, &m).unwrap();
+        let text = m.encode();
+        assert!(
+            text.contains("doradura_download_success_total{format=\"mp3\",quality=\"320k\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("doradura_download_bytes_total{format=\"mp3\"} 200"),
+            "{text}"
+        );
     }
 }
