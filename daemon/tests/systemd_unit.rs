@@ -54,23 +54,8 @@ fn the_unit_has_what_an_operator_expects() {
 
 #[test]
 fn the_hardening_scores_an_exposure_of_at_most_2_5() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("doradura.service");
-    std::fs::write(&path, unit_text()).unwrap();
-    let out = Command::new("systemd-analyze")
-        .args(["security", "--offline=yes", "--no-pager"])
-        .arg(&path)
-        .current_dir(dir.path())
-        .output()
-        .expect("systemd-analyze is installed");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let score: f64 = text
-        .lines()
-        .find_map(|l| l.split("Overall exposure level for doradura.service: ").nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no score in:\n{text}\n{}", String::from_utf8_lossy(&out.stderr)));
-    assert!(score <= 2.5, "exposure {score}:\n{text}");
+    let (score, report) = doradura_testkit::unit_exposure("doradura.service", &unit_text());
+    assert!(score <= 2.5, "exposure {score}:\n{report}");
 }
 
 /// sysusers.d creates the user and group, then tmpfiles.d the directories with their owners and modes, both

@@ -388,25 +388,8 @@ fn the_updater_units_verify_and_are_opt_in() {
 
 #[test]
 fn the_updater_unit_is_hardened_like_the_daemons() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("doradura-ytdlp-update.service");
-    std::fs::write(&path, unit("doradura-ytdlp-update.service")).unwrap();
-    let out = Command::new("systemd-analyze")
-        .args(["security", "--offline=yes", "--no-pager"])
-        .arg(&path)
-        .current_dir(dir.path())
-        .output()
-        .expect("systemd-analyze is installed");
-    let report = String::from_utf8_lossy(&out.stdout);
-    let score: f64 = report
-        .lines()
-        .find_map(|l| {
-            l.split("Overall exposure level for doradura-ytdlp-update.service: ")
-                .nth(1)
-        })
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no score in:\n{report}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let (score, report) =
+        doradura_testkit::unit_exposure("doradura-ytdlp-update.service", &unit("doradura-ytdlp-update.service"));
     assert!(score <= 2.5, "exposure {score}:\n{report}");
 }
 

@@ -210,6 +210,28 @@ pub fn children(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// `systemd-analyze security --offline=yes` of a unit written as `name` in a scratch directory: its overall
+/// exposure score and the report.
+pub fn unit_exposure(name: &str, text: &str) -> (f64, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--no-pager"])
+        .arg(&path)
+        .current_dir(dir.path())
+        .output()
+        .expect("systemd-analyze is installed");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    let score = report
+        .lines()
+        .find_map(|l| l.split(&format!("Overall exposure level for {name}: ")).nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no score in:\n{report}\n{}", String::from_utf8_lossy(&out.stderr)));
+    (score, report)
+}
+
 /// Writes an executable shell script.
 pub fn script(path: &Path, body: &str) {
     use std::os::unix::fs::PermissionsExt;

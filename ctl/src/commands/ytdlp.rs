@@ -304,10 +304,15 @@ pub fn render_rolled(r: &Rolled) -> String {
 pub fn status_command(dir: &Path, json: bool) -> anyhow::Result<()> {
     become_owner(dir)?;
     let s = status(dir, now_s())?;
+    print(json, &s, render_status)
+}
+
+/// Prints `value` as JSON, or as the human text `render` makes of it.
+fn print<T: Serialize>(json: bool, value: &T, render: fn(&T) -> String) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        println!("{}", serde_json::to_string_pretty(value)?);
     } else {
-        print!("{}", render_status(&s));
+        print!("{}", render(value));
     }
     Ok(())
 }
@@ -335,12 +340,7 @@ fn become_owner(base: &Path) -> anyhow::Result<()> {
 pub fn rollback_command(dir: &Path, json: bool) -> anyhow::Result<()> {
     become_owner(dir)?;
     let r = rollback(dir, now_s())?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
-    } else {
-        print!("{}", render_rolled(&r));
-    }
-    Ok(())
+    print(json, &r, render_rolled)
 }
 
 #[cfg(test)]
