@@ -369,8 +369,7 @@ fn readable_file(path: &str) -> Result<String, String> {
 /// An executable deno, node, nodejs, bun or qjs/quickjs (named by its file, as yt-dlp's `--js-runtimes` wants).
 fn js_runtime(path: &str) -> Result<String, String> {
     use std::os::unix::fs::PermissionsExt;
-    let name = Path::new(path).file_name().and_then(|n| n.to_str()).unwrap_or("");
-    if !matches!(name, "deno" | "node" | "nodejs" | "bun" | "qjs" | "quickjs") {
+    if doradura_proto::ytdlp_options::js_runtime_name(Path::new(path)).is_none() {
         return Err(format!(
             "{path} is not a JavaScript runtime yt-dlp knows: expected the path of deno, node, bun or qjs"
         ));

@@ -194,18 +194,7 @@ fn the_runbooks_local_bot_api_unit_verifies() {
         unit.replace("/usr/local/bin/telegram-bot-api", stub.to_str().unwrap()),
     )
     .unwrap();
-    let out = Command::new("systemd-analyze")
-        .args(["verify", "--man=no"])
-        .arg(&path)
-        .output()
-        .expect("systemd-analyze is installed (.ci/run installs systemd)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "systemd-analyze verify failed:\n{stderr}\n{unit}");
-    let own: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.contains("telegram-bot-api.service"))
-        .collect();
-    assert!(own.is_empty(), "warnings about the unit:\n{}", own.join("\n"));
+    doradura_testkit::verify_units(&[&path], "telegram-bot-api.service");
 }
 
 /// Every variable `.env.example` documents, commented-out ones (`# WORKER_PATH=...`) too, read independently of the

@@ -11,15 +11,7 @@ fn the_unit_verifies() {
     let path = dir.path().join("doradura.service");
     let daemon = doradura_testkit::bin("doradurad");
     std::fs::write(&path, unit.replace("/usr/bin/doradurad", daemon.to_str().unwrap())).unwrap();
-    let out = Command::new("systemd-analyze")
-        .args(["verify", "--man=no"])
-        .arg(&path)
-        .output()
-        .expect("systemd-analyze is installed (.ci/run installs systemd)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "systemd-analyze verify failed:\n{stderr}");
-    let own: Vec<&str> = stderr.lines().filter(|l| l.contains("doradura.service")).collect();
-    assert!(own.is_empty(), "warnings about the unit:\n{}", own.join("\n"));
+    doradura_testkit::verify_units(&[&path], "doradura.service");
 }
 
 fn unit_text() -> String {

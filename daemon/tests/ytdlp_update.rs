@@ -366,16 +366,13 @@ fn the_updater_units_verify_and_are_opt_in() {
     )
     .unwrap();
     std::fs::write(dir.path().join("doradura-ytdlp-update.timer"), &timer).unwrap();
-    let out = Command::new("systemd-analyze")
-        .args(["verify", "--man=no"])
-        .arg(dir.path().join("doradura-ytdlp-update.service"))
-        .arg(dir.path().join("doradura-ytdlp-update.timer"))
-        .output()
-        .expect("systemd-analyze is installed (.ci/run installs systemd)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "systemd-analyze verify failed:\n{stderr}");
-    let own: Vec<&str> = stderr.lines().filter(|l| l.contains("doradura-ytdlp-update")).collect();
-    assert!(own.is_empty(), "warnings about the units:\n{}", own.join("\n"));
+    doradura_testkit::verify_units(
+        &[
+            &dir.path().join("doradura-ytdlp-update.service"),
+            &dir.path().join("doradura-ytdlp-update.timer"),
+        ],
+        "doradura-ytdlp-update",
+    );
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&script).unwrap().permissions().mode();
     assert_eq!(mode & 0o111, 0o111, "the script is executable in the repository");

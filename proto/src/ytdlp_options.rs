@@ -91,6 +91,18 @@ pub fn check(words: &[String]) -> Result<(), Refused> {
     Ok(())
 }
 
+/// The name yt-dlp's `--js-runtimes` gives the JavaScript runtime at `path`, known by its file name (`YTDLP_JS_RUNTIME`);
+/// `None` for a program that is none of them.
+pub fn js_runtime_name(path: &std::path::Path) -> Option<&'static str> {
+    match path.file_name()?.to_str()? {
+        "deno" => Some("deno"),
+        "node" | "nodejs" => Some("node"),
+        "bun" => Some("bun"),
+        "qjs" | "quickjs" => Some("quickjs"),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

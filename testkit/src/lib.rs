@@ -210,6 +210,19 @@ pub fn children(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// `systemd-analyze verify` of unit files: it must pass, with no warning about the units named `name*`.
+pub fn verify_units(units: &[&Path], name: &str) {
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .args(units)
+        .output()
+        .expect("systemd-analyze is installed (.ci/run installs systemd)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "systemd-analyze verify failed:\n{stderr}");
+    let own: Vec<&str> = stderr.lines().filter(|l| l.contains(name)).collect();
+    assert!(own.is_empty(), "warnings about the units:\n{}", own.join("\n"));
+}
+
 /// `systemd-analyze security --offline=yes` of a unit written as `name` in a scratch directory: its overall
 /// exposure score and the report.
 pub fn unit_exposure(name: &str, text: &str) -> (f64, String) {

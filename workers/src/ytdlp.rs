@@ -81,10 +81,10 @@ pub fn args(
         a.push("--cookies".into());
         a.push(c.into());
     }
-    if !task.js_runtime.is_empty() {
+    if let Some(runtime) = js_runtime_arg(Path::new(&task.js_runtime)) {
         a.push("--no-js-runtimes".into());
         a.push("--js-runtimes".into());
-        a.push(js_runtime_arg(Path::new(&task.js_runtime)).into());
+        a.push(runtime.into());
     }
     a.push("--max-filesize".into());
     a.push(task.max_bytes.to_string().into());
@@ -145,16 +145,10 @@ pub fn args(
     a
 }
 
-/// `NAME:PATH` for `--js-runtimes`, the runtime named by its file (`node`, `nodejs`, `deno`, `bun`, `qjs`); the
-/// daemon refused any other name at start-up.
-fn js_runtime_arg(path: &Path) -> String {
-    let file = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let name = match file {
-        "nodejs" => "node",
-        "qjs" => "quickjs",
-        other => other,
-    };
-    format!("{name}:{}", path.display())
+/// `NAME:PATH` for `--js-runtimes`, the runtime named by its file; `None` for a program that is no runtime (the
+/// daemon refused it at start-up, and `attempt` refuses the task).
+fn js_runtime_arg(path: &Path) -> Option<String> {
+    ytdlp_options::js_runtime_name(path).map(|name| format!("{name}:{}", path.display()))
 }
 
 /// Runs the task to its end: success, failure, timeout or cancel. Never panics on yt-dlp's behaviour. Text that
@@ -217,6 +211,13 @@ async fn attempt(
     };
     if let Err(refused) = ytdlp_options::check(&task.extra_args) {
         return fail(result, ErrorType::Unknown, format!("YTDLP_EXTRA_ARGS: {refused}"));
+    }
+    if !task.js_runtime.is_empty() && js_runtime_arg(Path::new(&task.js_runtime)).is_none() {
+        let why = format!(
+            "YTDLP_JS_RUNTIME: {} is not a JavaScript runtime yt-dlp knows",
+            task.js_runtime
+        );
+        return fail(result, ErrorType::Unknown, why);
     }
     // Lives until yt-dlp is done: every connection it makes is checked, and carried through the upstream proxy.
     let proxy = match (task.allow_private_hosts, upstream) {
@@ -586,10 +587,15 @@ mod tests {
         );
         assert_eq!(a[a.len() - 2], "--");
         assert_eq!(
-            js_runtime_arg(Path::new("/opt/deno/bin/deno")),
+            js_runtime_arg(Path::new("/opt/deno/bin/deno")).unwrap(),
             "deno:/opt/deno/bin/deno"
         );
-        assert_eq!(js_runtime_arg(Path::new("/usr/bin/qjs")), "quickjs:/usr/bin/qjs");
+        assert_eq!(
+            js_runtime_arg(Path::new("/usr/bin/qjs")).unwrap(),
+            "quickjs:/usr/bin/qjs"
+        );
+        assert_eq!(js_runtime_arg(Path::new("/usr/bin/python3")), None);
+        assert_eq!(js_runtime_arg(Path::new("")), None);
     }
 
     #[test]
